@@ -1,0 +1,146 @@
+"""The arithmetic of a precision profile: every operation the kernels use, rounded where the
+profile says (spec PASA-NUM-1..5).
+
+`Arithmetic(profile)` gives the kernels a small vocabulary, one rounding point per call:
+
+    operand(x)        fl_operand(x)                      GEMM operands
+    matmul(a, b)      fl_output(sum_k fl_operand(a)_ik fl_operand(b)_kj), partial sums in
+                      the accumulation format
+    vector(x)         fl_vector(x)                       scale products, S - m, exp, sums
+    stat(x)           fl_statistics(x)                   m, l, abar, x, y and their updates
+    acc(x)            fl_accumulator(x)                  O and its updates
+    exp(x)            fl_vector(exp(x))
+    rowsum(x)         pairwise row sum, every addition rounded into the vector format
+    rowmean(x)        fl_vector(rowsum(x) / n)
+    rowmax(x)         exact
+
+Arrays are carriers (binary32, or binary64 in the fp64 profile) holding values that are
+exactly representable in the format of their last rounding point. Overflow and invalid
+operations produce inf and NaN silently, as IEEE hardware does; numpy's warnings about them
+are switched off inside kernels by `Arithmetic.ieee()`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pasa_ref.formats import Format
+from pasa_ref.profiles import Profile
+
+__all__ = ["Arithmetic"]
+
+
+class Arithmetic:
+    """Rounding points of one profile, as small pure operations on carrier arrays."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        widest = max(
+            (profile.input, profile.matmul_accumulate, profile.vector, profile.statistics,
+             profile.accumulator, profile.matmul_output),
+            key=lambda f: f.carrier.itemsize,
+        )
+        #: dtype every intermediate array is carried in
+        self.carrier: np.dtype = widest.carrier
+
+    @staticmethod
+    def ieee() -> np.errstate:
+        """Context in which overflow gives inf and inf - inf gives NaN without warnings."""
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
+    def _round(self, fmt: Format, x: np.ndarray) -> np.ndarray:
+        return fmt.round(x).astype(self.carrier, copy=False)
+
+    def from_input(self, x: np.ndarray) -> np.ndarray:
+        """Input array (storage dtype of the input format) -> carrier, exactly."""
+        return x.astype(self.carrier)
+
+    def operand(self, x: np.ndarray) -> np.ndarray:
+        return self._round(self.profile.matmul_operand, x)
+
+    def vector(self, x: np.ndarray) -> np.ndarray:
+        return self._round(self.profile.vector, x)
+
+    def stat(self, x: np.ndarray) -> np.ndarray:
+        return self._round(self.profile.statistics, x)
+
+    def acc(self, x: np.ndarray) -> np.ndarray:
+        return self._round(self.profile.accumulator, x)
+
+    def output(self, x: np.ndarray) -> np.ndarray:
+        """Round into the output format and return the output format's storage dtype."""
+        return self.profile.output.to_storage(x)
+
+    def constant(self, value: float, fmt: Format) -> np.ndarray:
+        """A binary64 constant rounded once into `fmt` (0-d carrier array)."""
+        return self._round(fmt, np.float64(value))
+
+    def gemm_operand(self, x: np.ndarray, fmt: Format) -> np.ndarray:
+        """x (a carrier array of values in `fmt`) rounded into the operand format, in binary64,
+        the dtype GEMMs read: prepare an operand once when several GEMMs use it."""
+        if not self.profile.matmul_operand.contains(fmt):
+            x = self.operand(x)
+        return x.astype(np.float64, copy=False)
+
+    def matmul(self, a: np.ndarray, b: np.ndarray, a_format: Format, b_format: Format) -> np.ndarray:
+        """fl_output(A B) with operands rounded into the operand format and partial sums in
+        the accumulation format (PASA-NUM-3). a: ... x M x K, b: ... x K x N.
+
+        a_format, b_format: the formats a and b are already in (the operand format for
+        results of gemm_operand); the operand rounding is skipped when the operand format
+        contains them, since it would be the identity."""
+        a, b = self.gemm_operand(a, a_format), self.gemm_operand(b, b_format)
+        accumulate = self.profile.matmul_accumulate
+        if accumulate.precision >= 24:
+            # binary32/binary64 accumulation: the exact products summed by BLAS in binary64,
+            # then one rounding into the accumulation format (PASA-NUM-3). Products of
+            # operands of <= 26 bits are exact in binary64, and the sum no longer depends on
+            # BLAS's shape-dependent summation order (except within K 2^-53 of a tie).
+            product = accumulate.round(np.matmul(a, b))
+        else:
+            product = self._sequential_matmul(a, b, accumulate)
+        return self._round(self.profile.matmul_output, product)
+
+    def _sequential_matmul(self, a: np.ndarray, b: np.ndarray, accumulate: Format) -> np.ndarray:
+        """sum_k a_ik b_kj in the order k = 0, 1, ..., each partial sum rounded into
+        `accumulate`; products of operands of at most 12 bits are exact in binary32."""
+        total = np.zeros(np.broadcast_shapes(a.shape[:-1] + (1,), b.shape[:-2] + (1, b.shape[-1])),
+                         dtype=self.carrier)
+        for k in range(a.shape[-1]):
+            total = accumulate.round(total + a[..., :, k, None] * b[..., k, None, :]).astype(
+                self.carrier, copy=False
+            )
+        return total
+
+    def exp(self, x: np.ndarray) -> np.ndarray:
+        """fl_vector(exp(x)) (PASA-NUM-2)."""
+        return self.vector(np.exp(x))
+
+    def rowsum(self, x: np.ndarray) -> np.ndarray:
+        """Pairwise sum over the last axis, keepdims, each addition rounded into the vector
+        format (PASA-NUM-4): while more than one column is left, column t gets
+        fl(x_t + x_{t+h}), h = ceil(len/2), for t < len - h."""
+        fmt = self.profile.vector
+        if fmt.precision >= 24 and fmt.carrier == x.dtype:
+            return x.sum(axis=-1, keepdims=True)
+        while x.shape[-1] > 1:
+            half = (x.shape[-1] + 1) // 2
+            paired = x.shape[-1] - half
+            head = x[..., :half].copy()
+            head[..., :paired] = fmt.round(head[..., :paired] + x[..., half:])
+            x = head
+        return x
+
+    def rowmean(self, x: np.ndarray) -> np.ndarray:
+        """rowsum(fl_vector(x * fl_vector(1/n))), n the number of columns (PASA-NUM-4).
+
+        Scaling before summing keeps every partial sum below n max|x_t| / n = max|x_t|, so
+        the mean overflows only where an entry does (a sum first would overflow fp16 for
+        n = 128 once the entries pass 512)."""
+        inverse = self.constant(1.0 / x.shape[-1], self.profile.vector)
+        return self.rowsum(self.vector(x * inverse))
+
+    @staticmethod
+    def rowmax(x: np.ndarray) -> np.ndarray:
+        """Row maximum over the last axis, keepdims (exact in every format)."""
+        return x.max(axis=-1, keepdims=True)

@@ -1,0 +1,167 @@
+"""PASA: Online Pseudo-average Shifting Attention, step by step as spec section 5 states it.
+
+For a block of query rows Q, with m_0 = -inf, l_0 = 0, O_0 = 0, abar_0 = 0, and key blocks
+j = 1..T of length n_j:
+
+    PASA-ALG-1  K~_j  = M_{n_j}^T K_j,   M_n = lambda_M (I_n - (beta/n) J_n)   (once per block)
+    PASA-ALG-2  S~_j  = Q K~_j^T  (= S_j - beta rowmean(S_j) 1^T)
+    PASA-ALG-3  a_j   = rowmean(S~_j)  (before the mask; = (1 - beta) rowmean(S_j))
+    PASA-ALG-4  abar_j = a_j (1/j) + abar_{j-1} ((j-1)/j)
+    PASA-ALG-5  m~ = rowmax(S~_j), P~ = exp(S~_j - m~), l~ = rowsum(P~)
+                x = m~ + gamma (a_j - abar_j),  y = m_{j-1} + gamma (abar_{j-1} - abar_j)
+                m_j = max(x, y)
+                l_j = exp(y - m_j) l_{j-1} + exp(x - m_j) l~
+                O_j = exp(y - m_j) O_{j-1} + exp(x - m_j) P~ V_j
+    PASA-ALG-6  O = O_T / l_T
+
+gamma = beta / (1 - beta). Invariant (PASA-EQ-1): l_j exp(m_j + gamma abar_j) is the sum of
+exp(S) over blocks 1..j, so O equals softmax(S) V in exact arithmetic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pasa_ref import formats
+from pasa_ref.arithmetic import Arithmetic
+from pasa_ref.inputs import InputError, blocks
+from pasa_ref.kernels import tiling
+from pasa_ref.profiles import Profile
+
+__all__ = ["attention", "shift_matrix", "RAGGED_MODES"]
+
+RAGGED_MODES = ("true-length", "pad")
+
+
+def shift_matrix(n: int, beta: float, scale: float = 1.0) -> np.ndarray:
+    """M_n = scale (I_n - (beta/n) J_n) in binary64 (PASA-ALG-1): diagonal
+    scale (1 - beta/n), off-diagonal -scale beta/n."""
+    return scale * (np.eye(n) - (beta / n) * np.ones((n, n)))
+
+
+def _check_beta(beta: float | None, default: float) -> float:
+    if beta is None:
+        return default
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating)):
+        raise InputError(f"argument 'beta': expected a float in (0, 1), got {beta!r}")
+    if not 0.0 < beta < 1.0:
+        raise InputError(f"argument 'beta': expected a value in the open interval (0, 1), got {beta}")
+    return float(beta)
+
+
+def _check_ragged(ragged: str) -> str:
+    if ragged not in RAGGED_MODES:
+        raise InputError(f"argument 'ragged': expected one of {RAGGED_MODES}, got {ragged!r}")
+    return ragged
+
+
+def _shifted_key_blocks(
+    ar: Arithmetic, k: np.ndarray, block_k: int, beta: float, scale_m: float, ragged: str
+) -> list[tuple[slice, np.ndarray, int]]:
+    """(columns, K~_j^T, n_j) for every key block: K~_j = M_n^T K_j (PASA-ALG-1).
+
+    Ragged last block: "true-length" shifts it with M_{n_T} (PASA-BLK-2); "pad" repeats its
+    last key row up to block_k rows and shifts with M_{block_k} (PASA-BLK-3), and n_j is
+    then block_k (the padded columns are masked after the pseudo-average)."""
+    shifted = []
+    for cols in blocks(k.shape[-2], block_k):
+        k_j = k[..., cols, :]
+        n_real = k_j.shape[-2]
+        if ragged == "pad" and n_real < block_k:
+            k_j = np.concatenate([k_j, np.repeat(k_j[..., -1:, :], block_k - n_real, axis=-2)], -2)
+        m_n = shift_matrix(k_j.shape[-2], beta, scale_m)
+        k_tilde = ar.matmul(m_n.T, k_j, formats.get("fp64"), ar.profile.input)
+        k_tilde_operand = ar.gemm_operand(k_tilde, ar.profile.matmul_output)
+        shifted.append((cols, tiling.keys_transposed(k_tilde_operand), k_j.shape[-2]))
+    return shifted
+
+
+def attention(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    profile: str | Profile = "fp16-full",
+    scale: float | None = None,
+    causal: bool = False,
+    mask: np.ndarray | None = None,
+    block_q: int | None = None,
+    block_k: int | None = None,
+    beta: float | None = None,
+    ragged: str = "true-length",
+    scale_at: str | None = None,
+) -> np.ndarray:
+    """PASA forward pass in the rounding of `profile`; returns B x Hq x S1 x Dv.
+
+    q: B x Hq x S1 x D, k: B x Hkv x S2 x D, v: B x Hkv x S2 x Dv, in the profile's input
+    dtype. beta in (0, 1) (default: the profile's); ragged: "true-length" or "pad".
+    """
+    inputs, ar = tiling.prepare(q, k, v, profile=profile, scale=scale, causal=causal, mask=mask)
+    prof = ar.profile
+    block_q = tiling.check_block("block_q", block_q, prof.block_q)
+    block_k = tiling.check_block("block_k", block_k, prof.block_k)
+    beta = _check_beta(beta, prof.beta)
+    ragged = _check_ragged(ragged)
+    scale_at = tiling.check_scale_at(scale_at, prof.scale_at)
+    q_scale = inputs.scale if scale_at == "q" else None
+    s_scale = inputs.scale if scale_at == "scores" else None
+    m_scale = inputs.scale if scale_at == "shift" else 1.0
+    gamma = ar.constant(beta / (1.0 - beta), prof.statistics)
+    v_all = tiling.input_operand(ar, inputs.v)
+    key_blocks = _shifted_key_blocks(ar, ar.from_input(inputs.k), block_k, beta, m_scale, ragged)
+
+    def attend(rows: slice) -> np.ndarray:
+        q_tile = tiling.query_operand(ar, inputs.q[..., rows, :], q_scale)
+        shape = (*q_tile.shape[:-1], 1)
+        m = np.full(shape, -np.inf, dtype=ar.carrier)
+        ell = np.zeros(shape, dtype=ar.carrier)
+        abar = np.zeros(shape, dtype=ar.carrier)
+        o = np.zeros((*q_tile.shape[:-1], inputs.value_dim), dtype=ar.carrier)
+        for j, (cols, k_tilde_t, n_j) in enumerate(key_blocks, start=1):
+            s_tilde = tiling.scores(ar, q_tile, k_tilde_t, s_scale)  # PASA-ALG-2
+            a = ar.rowmean(s_tilde)  # PASA-ALG-3: before the mask, over all n_j columns
+            s_tilde = tiling.masked(s_tilde, _visible(inputs, rows, cols, n_j))
+            abar_new = ar.stat(  # PASA-ALG-4
+                ar.stat(a * ar.constant(1.0 / j, prof.statistics))
+                + ar.stat(abar * ar.constant((j - 1) / j, prof.statistics))
+            )
+            m_local = ar.rowmax(s_tilde)  # PASA-ALG-5
+            p = ar.exp(ar.vector(s_tilde - np.where(m_local == -np.inf, 0, m_local)))
+            ell_local = ar.rowsum(p)
+            x = ar.stat(m_local + ar.stat(gamma * ar.stat(a - abar_new)))
+            y = ar.stat(m + ar.stat(gamma * ar.stat(abar - abar_new)))
+            m_new = np.maximum(x, y)
+            m_ref = np.where(m_new == -np.inf, 0, m_new)  # nothing visible yet: subtract 0
+            c_x = ar.exp(ar.vector(x - m_ref))
+            c_y = ar.exp(ar.vector(y - m_ref))
+            ell = ar.stat(ar.stat(c_y * ell) + ar.stat(c_x * ell_local))
+            pv = tiling.gemm(ar, p, prof.vector, _value_block(v_all, cols, n_j), prof.matmul_operand)
+            o = ar.acc(ar.acc(c_y * o) + ar.acc(c_x * pv))
+            m, abar = m_new, abar_new
+        return ar.acc(o / ell)  # PASA-ALG-6
+
+    return tiling.attend_by_query_blocks(inputs, ar, block_q, attend)
+
+
+def _visible(inputs, rows: slice, cols: slice, n_j: int) -> np.ndarray | None:
+    """The tile's visibility, with padded columns (PASA-BLK-3) invisible."""
+    tile = inputs.visible(rows, cols)
+    n_real = cols.stop - cols.start
+    if n_j == n_real:
+        return tile
+    real = np.arange(n_j) < n_real
+    if tile is None:
+        return real
+    return np.concatenate(
+        [np.broadcast_to(tile, (*tile.shape[:-1], n_real)),
+         np.zeros((*tile.shape[:-1], n_j - n_real), dtype=bool)], axis=-1
+    )
+
+
+def _value_block(v: np.ndarray, cols: slice, n_j: int) -> np.ndarray:
+    """V_j, padded by repeating its last row to n_j rows (PASA-BLK-3)."""
+    v_j = v[..., cols, :]
+    missing = n_j - v_j.shape[-2]
+    if missing == 0:
+        return v_j
+    return np.concatenate([v_j, np.repeat(v_j[..., -1:, :], missing, axis=-2)], axis=-2)

@@ -36,8 +36,14 @@ class Arithmetic:
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
         widest = max(
-            (profile.input, profile.matmul_accumulate, profile.vector, profile.statistics,
-             profile.accumulator, profile.matmul_output),
+            (
+                profile.input,
+                profile.matmul_accumulate,
+                profile.vector,
+                profile.statistics,
+                profile.accumulator,
+                profile.matmul_output,
+            ),
             key=lambda f: f.carrier.itemsize,
         )
         #: dtype every intermediate array is carried in
@@ -82,7 +88,9 @@ class Arithmetic:
             x = self.operand(x)
         return x.astype(np.float64, copy=False)
 
-    def matmul(self, a: np.ndarray, b: np.ndarray, a_format: Format, b_format: Format) -> np.ndarray:
+    def matmul(
+        self, a: np.ndarray, b: np.ndarray, a_format: Format, b_format: Format
+    ) -> np.ndarray:
         """fl_output(A B) with operands rounded into the operand format and partial sums in
         the accumulation format (PASA-NUM-3). a: ... x M x K, b: ... x K x N.
 
@@ -104,8 +112,10 @@ class Arithmetic:
     def _sequential_matmul(self, a: np.ndarray, b: np.ndarray, accumulate: Format) -> np.ndarray:
         """sum_k a_ik b_kj in the order k = 0, 1, ..., each partial sum rounded into
         `accumulate`; products of operands of at most 12 bits are exact in binary32."""
-        total = np.zeros(np.broadcast_shapes(a.shape[:-1] + (1,), b.shape[:-2] + (1, b.shape[-1])),
-                         dtype=self.carrier)
+        total = np.zeros(
+            np.broadcast_shapes(a.shape[:-1] + (1,), b.shape[:-2] + (1, b.shape[-1])),
+            dtype=self.carrier,
+        )
         for k in range(a.shape[-1]):
             total = accumulate.round(total + a[..., :, k, None] * b[..., k, None, :]).astype(
                 self.carrier, copy=False
@@ -117,19 +127,22 @@ class Arithmetic:
         return self.vector(np.exp(x))
 
     def rowsum(self, x: np.ndarray) -> np.ndarray:
-        """Pairwise sum over the last axis, keepdims, each addition rounded into the vector
-        format (PASA-NUM-4): while more than one column is left, column t gets
-        fl(x_t + x_{t+h}), h = ceil(len/2), for t < len - h."""
+        """Pairwise sum over the last axis, keepdims (PASA-NUM-4): while more than one column
+        is left, with h = ceil(len/2), column t becomes fl_vector(x_t + x_{t+h}) for
+        t < len - h (an odd middle column is carried). binary32/binary64 vector formats use
+        numpy's own pairwise summation instead."""
         fmt = self.profile.vector
         if fmt.precision >= 24 and fmt.carrier == x.dtype:
             return x.sum(axis=-1, keepdims=True)
-        while x.shape[-1] > 1:
-            half = (x.shape[-1] + 1) // 2
-            paired = x.shape[-1] - half
-            head = x[..., :half].copy()
-            head[..., :paired] = fmt.round(head[..., :paired] + x[..., half:])
-            x = head
-        return x
+        columns = np.moveaxis(x, -1, 0)  # halves of the leading axis are contiguous blocks
+        while columns.shape[0] > 1:
+            half = (columns.shape[0] + 1) // 2
+            paired = columns.shape[0] - half
+            summed = fmt.round(np.add(columns[:paired], columns[half:], order="C"))
+            if half > paired:
+                summed = np.concatenate([summed, columns[paired:half]])
+            columns = summed
+        return np.moveaxis(columns, 0, -1)
 
     def rowmean(self, x: np.ndarray) -> np.ndarray:
         """rowsum(fl_vector(x * fl_vector(1/n))), n the number of columns (PASA-NUM-4).

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pasa_ref import formats
 from pasa_ref.formats import Format
 
-__all__ = ["BetaSolution", "solve", "fixed_point_map"]
+__all__ = ["BetaSolution", "fixed_point_map", "solve"]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
-__all__ = ["Format", "FORMATS", "get"]
+__all__ = ["FORMATS", "Format", "get"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Format:
     @property
     def unit_roundoff(self) -> float:
         """u = 2^-p: the relative error bound of one rounding to nearest."""
-        return 2.0 ** -self.precision
+        return 2.0**-self.precision
 
     @property
     def max_finite(self) -> float:
@@ -78,7 +78,7 @@ class Format:
             carrier
         )
 
-    def contains(self, other: "Format") -> bool:
+    def contains(self, other: Format) -> bool:
         """True when every value of `other` is a value of this format (rounding into self
         is then the identity on values of other)."""
         return (
@@ -136,8 +136,9 @@ def _round_binary32_to_binary16(x: np.ndarray) -> np.ndarray:
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     exponent_bits = x.view(np.uint32) & np.uint32(0x7F800000)
-    np.clip(exponent_bits, np.uint32((127 - 14) << 23), np.uint32((127 + 16) << 23),
-            out=exponent_bits)
+    np.clip(
+        exponent_bits, np.uint32((127 - 14) << 23), np.uint32((127 + 16) << 23), out=exponent_bits
+    )
     exponent_bits += np.uint32((13 << 23) | 0x00400000)
     shift = exponent_bits.view(np.float32)
     rounded = x + shift
@@ -173,9 +174,7 @@ def get(name: str) -> Format:
     try:
         return FORMATS[name]
     except KeyError:
-        raise ValueError(
-            f"format: expected one of {sorted(FORMATS)}, got {name!r}"
-        ) from None
+        raise ValueError(f"format: expected one of {sorted(FORMATS)}, got {name!r}") from None
 
 
 def of_dtype(dtype: np.dtype) -> Format:

@@ -20,7 +20,7 @@ import numpy as np
 
 from pasa_ref import formats
 
-__all__ = ["AttentionInputs", "InputError", "validate", "blocks"]
+__all__ = ["AttentionInputs", "InputError", "blocks", "validate"]
 
 
 class InputError(ValueError):
@@ -170,9 +170,7 @@ def validate(
     q, k, v must share one dtype. Raises InputError naming the argument, the expected and
     the actual value.
     """
-    accepted = tuple(
-        np.dtype(d) for d in (dtypes or [f.storage for f in formats.FORMATS.values()])
-    )
+    accepted = tuple(np.dtype(d) for d in (dtypes or [f.storage for f in formats.FORMATS.values()]))
     q = _check_array("q", q, accepted)
     k = _check_array("k", k, accepted)
     v = _check_array("v", v, accepted)
@@ -187,7 +185,9 @@ def validate(
     if k.shape[3] != d:
         raise InputError(f"argument 'k': expected head size D = {d} (as q), got {k.shape[3]}")
     if v.shape[1] != k.shape[1]:
-        raise InputError(f"argument 'v': expected Hkv = {k.shape[1]} heads (as k), got {v.shape[1]}")
+        raise InputError(
+            f"argument 'v': expected Hkv = {k.shape[1]} heads (as k), got {v.shape[1]}"
+        )
     if v.shape[2] != k.shape[2]:
         raise InputError(
             f"argument 'v': expected sequence length S2 = {k.shape[2]} (as k), got {v.shape[2]}"

@@ -17,7 +17,7 @@ from typing import Any
 from pasa_ref import formats
 from pasa_ref.formats import Format
 
-__all__ = ["Profile", "ProfileError", "load", "get", "names", "SCALE_PLACEMENTS"]
+__all__ = ["SCALE_PLACEMENTS", "Profile", "ProfileError", "get", "load", "names"]
 
 SCALE_PLACEMENTS = ("q", "scores", "shift")
 _FORMAT_FIELDS = (

@@ -8,7 +8,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-_common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_common = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("ci", derandomize=True, max_examples=25, print_blob=True, **_common)
 settings.register_profile("dev", max_examples=50, **_common)
 settings.register_profile("thorough", max_examples=1000, **_common)

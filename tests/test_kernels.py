@@ -48,7 +48,7 @@ def attention_problems(draw, max_seq_q: int = 40, max_seq_k: int = 160):
     elif kind == "padding":
         lengths = rng.integers(0, s2 + 1, size=(batch, 1, 1, 1))
         mask = np.arange(s2) < lengths
-    return dict(q=q, k=k, v=v, causal=kind == "causal", mask=mask)
+    return {"q": q, "k": k, "v": v, "causal": kind == "causal", "mask": mask}
 
 
 def run(kernel: str, problem: dict, profile: str, **options) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +93,9 @@ def test_wide_profiles_match_float64_attention(kernel, profile, problem, block_q
     assert np.abs(out - exact).max() <= bound
 
 
-@pytest.mark.parametrize("profile", ["fp16-full", "fp16-mixed", "bf16-full", "bf16-mixed",
-                                     "bf16-in-fp16"])
+@pytest.mark.parametrize(
+    "profile", ["fp16-full", "fp16-mixed", "bf16-full", "bf16-mixed", "bf16-in-fp16"]
+)
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 @given(problem=attention_problems())
 def test_low_precision_profiles_within_spec_bound(kernel, profile, problem):
@@ -110,8 +111,13 @@ def test_padding_and_true_length_agree_in_exact_arithmetic(problem, block_k, bet
     """PASA-BLK-2/3: the authors' padding of the ragged block and the true-length block give
     the same output up to binary64 rounding."""
     q, k, v = problem["q"], problem["k"], problem["v"]
-    common = dict(profile="fp64", causal=problem["causal"], mask=problem["mask"], block_k=block_k,
-                  beta=beta)
+    common = {
+        "profile": "fp64",
+        "causal": problem["causal"],
+        "mask": problem["mask"],
+        "block_k": block_k,
+        "beta": beta,
+    }
     padded = pasa.attention(q, k, v, ragged="pad", **common)
     true_length = pasa.attention(q, k, v, ragged="true-length", **common)
     _, score_range = attention64(q, k, v, causal=problem["causal"], mask=problem["mask"])
@@ -175,7 +181,7 @@ def test_gqa_equals_mha_with_repeated_heads(kernel, problem, profile):
     dtype = profiles.get(profile).input.storage
     q, k, v = (problem[name].astype(dtype) for name in "qkv")
     group = q.shape[1] // k.shape[1]
-    common = dict(profile=profile, causal=problem["causal"], mask=problem["mask"])
+    common = {"profile": profile, "causal": problem["causal"], "mask": problem["mask"]}
     grouped = KERNELS[kernel](q, k, v, **common)
     repeated = KERNELS[kernel](q, np.repeat(k, group, 1), np.repeat(v, group, 1), **common)
     np.testing.assert_array_equal(grouped, repeated)
@@ -198,7 +204,7 @@ def test_causal_equals_explicit_bottom_right_mask(kernel, problem):
 def test_query_block_size_never_changes_the_result(kernel, problem, block_q):
     """PASA-BLK-1: query rows are independent, in every profile."""
     q, k, v = (problem[name].astype(np.float16) for name in "qkv")
-    common = dict(profile="fp16-full", causal=problem["causal"], mask=problem["mask"])
+    common = {"profile": "fp16-full", "causal": problem["causal"], "mask": problem["mask"]}
     np.testing.assert_array_equal(
         KERNELS[kernel](q, k, v, block_q=block_q, **common), KERNELS[kernel](q, k, v, **common)
     )

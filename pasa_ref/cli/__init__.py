@@ -1,27 +1,34 @@
-"""The `pasa` command line: one module per subcommand, registered here."""
+"""The `pasa` command line: one module per subcommand in this package, each defining
+`command` (a click.Command). A module named `foo_bar` is the subcommand `foo-bar`; modules are
+imported only when their subcommand runs, so `pasa --help` stays fast."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import click
 
 from pasa_ref import __version__
 
-# subcommand name -> module under pasa_ref.cli that defines `command` (a click.Command)
-SUBCOMMANDS: dict[str, str] = {}
+
+def _subcommand_modules() -> dict[str, str]:
+    return {
+        info.name.replace("_", "-"): info.name
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_")
+    }
 
 
 class _LazyGroup(click.Group):
-    """Imports a subcommand's module only when it is run, so `pasa --help` stays fast."""
-
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(SUBCOMMANDS)
+        return sorted(_subcommand_modules())
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in SUBCOMMANDS:
+        module = _subcommand_modules().get(name)
+        if module is None:
             return None
-        return importlib.import_module(f"pasa_ref.cli.{SUBCOMMANDS[name]}").command
+        return importlib.import_module(f"{__name__}.{module}").command
 
 
 @click.group(cls=_LazyGroup)

@@ -12,7 +12,7 @@ import numpy as np
 
 from pasa_ref.kernels import flash, naive, pasa
 
-__all__ = ["KERNELS", "get", "naive", "flash", "pasa"]
+__all__ = ["KERNELS", "flash", "get", "naive", "pasa"]
 
 Kernel = Callable[..., np.ndarray]
 

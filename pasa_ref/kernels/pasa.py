@@ -28,7 +28,7 @@ from pasa_ref.inputs import InputError, blocks
 from pasa_ref.kernels import tiling
 from pasa_ref.profiles import Profile
 
-__all__ = ["attention", "shift_matrix", "RAGGED_MODES"]
+__all__ = ["RAGGED_MODES", "attention", "shift_matrix"]
 
 RAGGED_MODES = ("true-length", "pad")
 
@@ -45,7 +45,9 @@ def _check_beta(beta: float | None, default: float) -> float:
     if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating)):
         raise InputError(f"argument 'beta': expected a float in (0, 1), got {beta!r}")
     if not 0.0 < beta < 1.0:
-        raise InputError(f"argument 'beta': expected a value in the open interval (0, 1), got {beta}")
+        raise InputError(
+            f"argument 'beta': expected a value in the open interval (0, 1), got {beta}"
+        )
     return float(beta)
 
 
@@ -135,7 +137,9 @@ def attention(
             c_x = ar.exp(ar.vector(x - m_ref))
             c_y = ar.exp(ar.vector(y - m_ref))
             ell = ar.stat(ar.stat(c_y * ell) + ar.stat(c_x * ell_local))
-            pv = tiling.gemm(ar, p, prof.vector, _value_block(v_all, cols, n_j), prof.matmul_operand)
+            pv = tiling.gemm(
+                ar, p, prof.vector, _value_block(v_all, cols, n_j), prof.matmul_operand
+            )
             o = ar.acc(ar.acc(c_y * o) + ar.acc(c_x * pv))
             m, abar = m_new, abar_new
         return ar.acc(o / ell)  # PASA-ALG-6
@@ -153,8 +157,11 @@ def _visible(inputs, rows: slice, cols: slice, n_j: int) -> np.ndarray | None:
     if tile is None:
         return real
     return np.concatenate(
-        [np.broadcast_to(tile, (*tile.shape[:-1], n_real)),
-         np.zeros((*tile.shape[:-1], n_j - n_real), dtype=bool)], axis=-1
+        [
+            np.broadcast_to(tile, (*tile.shape[:-1], n_real)),
+            np.zeros((*tile.shape[:-1], n_j - n_real), dtype=bool),
+        ],
+        axis=-1,
     )
 
 

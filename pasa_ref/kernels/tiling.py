@@ -18,16 +18,16 @@ from pasa_ref.inputs import AttentionInputs, InputError, blocks, validate
 from pasa_ref.profiles import Profile
 
 __all__ = [
-    "prepare",
+    "attend_by_query_blocks",
     "check_block",
     "check_scale_at",
-    "attend_by_query_blocks",
-    "masked",
     "gemm",
-    "keys_transposed",
-    "scores",
-    "query_operand",
     "input_operand",
+    "keys_transposed",
+    "masked",
+    "prepare",
+    "query_operand",
+    "scores",
 ]
 
 

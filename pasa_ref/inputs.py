@@ -88,12 +88,19 @@ class AttentionInputs:
 
     def has_visible_key(self) -> np.ndarray:
         """B x Hkv x G x S1 x 1 booleans: False on fully masked rows (PASA-MASK-3)."""
-        everything = slice(0, self.seq_k)
-        tile = self.visible(slice(0, self.seq_q), everything)
         shape = (*self.q.shape[:4], 1)
-        if tile is None:
-            return np.ones(shape, dtype=bool)
-        return np.broadcast_to(tile, (*self.q.shape[:4], self.seq_k)).any(axis=-1, keepdims=True)
+        if self.mask is None:
+            # causal alone: row i sees key 0 iff 0 <= i + (S2 - S1)
+            rows = np.arange(self.seq_q) + (self.seq_k - self.seq_q) >= 0 if self.causal else True
+            return np.broadcast_to(np.reshape(rows, (-1, 1)), shape).copy()
+        out = np.empty(shape, dtype=bool)
+        every_key = slice(0, self.seq_k)
+        for rows in blocks(self.seq_q, 1024):  # bounded memory for long sequences
+            tile = np.broadcast_to(
+                self.visible(rows, every_key), (*shape[:3], rows.stop - rows.start, self.seq_k)
+            )
+            out[..., rows, :] = tile.any(axis=-1, keepdims=True)
+        return out
 
     def ungroup(self, out: np.ndarray) -> np.ndarray:
         """B x Hkv x G x S1 x Dv  ->  B x Hq x S1 x Dv."""

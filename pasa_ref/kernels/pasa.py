@@ -24,7 +24,7 @@ import numpy as np
 
 from pasa_ref import formats
 from pasa_ref.arithmetic import Arithmetic
-from pasa_ref.inputs import InputError, blocks
+from pasa_ref.inputs import AttentionInputs, InputError, blocks
 from pasa_ref.kernels import tiling
 from pasa_ref.profiles import Profile
 
@@ -147,7 +147,7 @@ def attention(
     return tiling.attend_by_query_blocks(inputs, ar, block_q, attend)
 
 
-def _visible(inputs, rows: slice, cols: slice, n_j: int) -> np.ndarray | None:
+def _visible(inputs: AttentionInputs, rows: slice, cols: slice, n_j: int) -> np.ndarray | None:
     """The tile's visibility, with padded columns (PASA-BLK-3) invisible."""
     tile = inputs.visible(rows, cols)
     n_real = cols.stop - cols.start

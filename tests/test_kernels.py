@@ -3,27 +3,15 @@ PASA-ACC-1), plus the structural relations every kernel must honour."""
 
 from __future__ import annotations
 
-import tomllib
-from importlib import resources
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pasa_ref import profiles
+from pasa_ref.accuracy import reference_bound as accuracy_bound
 from pasa_ref.kernels import KERNELS, pasa
 from tests.float64_attention import attention64
-
-with resources.files("pasa_ref.specs").joinpath("conformance.toml").open("rb") as fh:
-    ACCURACY = tomllib.load(fh)["reference-accuracy"]
-
-
-def profile_unit_roundoff(profile: profiles.Profile) -> float:
-    """u_p: the largest unit roundoff among the profile's rounding formats (PASA-ACC-1)."""
-    p = profile
-    rounding = (p.matmul_operand, p.matmul_output, p.vector, p.statistics, p.accumulator, p.output)
-    return max(f.unit_roundoff for f in rounding)
 
 
 @st.composite
@@ -60,18 +48,6 @@ def run(kernel: str, problem: dict, profile: str, **options) -> tuple[np.ndarray
     )
     exact, score_range = attention64(q, k, v, causal=problem["causal"], mask=problem["mask"])
     return out.astype(np.float64), exact, score_range
-
-
-def accuracy_bound(kernel: str, profile: str, v: np.ndarray, score_range: float, beta: float):
-    """PASA-ACC-1: constant * u_p * max|V| * (1 + g R), g = 1 + gamma for pasa, else 1."""
-    prof = profiles.get(profile)
-    g = 1.0 + beta / (1.0 - beta) if kernel == "pasa" else 1.0
-    return (
-        ACCURACY["constant"]
-        * profile_unit_roundoff(prof)
-        * float(np.abs(v.astype(np.float64)).max())
-        * (1.0 + g * score_range)
-    )
 
 
 block_sizes = st.integers(1, 64)

@@ -110,7 +110,10 @@ def attention(
     m_scale = inputs.scale if scale_at == "shift" else 1.0
     gamma = ar.constant(beta / (1.0 - beta), prof.statistics)
     v_all = tiling.input_operand(ar, inputs.v)
-    key_blocks = _shifted_key_blocks(ar, ar.from_input(inputs.k), block_k, beta, m_scale, ragged)
+    with ar.ieee():
+        key_blocks = _shifted_key_blocks(
+            ar, ar.from_input(inputs.k), block_k, beta, m_scale, ragged
+        )
 
     def attend(rows: slice) -> np.ndarray:
         q_tile = tiling.query_operand(ar, inputs.q[..., rows, :], q_scale)
@@ -130,8 +133,8 @@ def attention(
             m_local = ar.rowmax(s_tilde)  # PASA-ALG-5
             p = ar.exp(ar.vector(s_tilde - np.where(m_local == -np.inf, 0, m_local)))
             ell_local = ar.rowsum(p)
-            x = ar.stat(m_local + ar.stat(gamma * ar.stat(a - abar_new)))
-            y = ar.stat(m + ar.stat(gamma * ar.stat(abar - abar_new)))
+            x = _in_new_frame(ar, m_local, gamma, a, abar_new)
+            y = _in_new_frame(ar, m, gamma, abar, abar_new)
             m_new = np.maximum(x, y)
             m_ref = np.where(m_new == -np.inf, 0, m_new)  # nothing visible yet: subtract 0
             c_x = ar.exp(ar.vector(x - m_ref))
@@ -145,6 +148,17 @@ def attention(
         return ar.acc(o / ell)  # PASA-ALG-6
 
     return tiling.attend_by_query_blocks(inputs, ar, block_q, attend)
+
+
+def _in_new_frame(
+    ar: Arithmetic, maximum: np.ndarray, gamma: np.ndarray, reference: np.ndarray, new: np.ndarray
+) -> np.ndarray:
+    """A row maximum taken relative to `reference`, moved to the frame of `new` (PASA-ALG-5):
+    fl(maximum + fl(gamma fl(reference - new))). A maximum of -inf (nothing visible yet, or a
+    fully masked block) stays -inf: that frame holds no mass, and its conversion must not
+    turn an overflowing gamma (reference - new) into -inf + inf = NaN."""
+    moved = ar.stat(maximum + ar.stat(gamma * ar.stat(reference - new)))
+    return np.where(maximum == -np.inf, -np.inf, moved).astype(ar.carrier, copy=False)
 
 
 def _visible(inputs: AttentionInputs, rows: slice, cols: slice, n_j: int) -> np.ndarray | None:

@@ -143,7 +143,8 @@ def _round_binary32_to_binary16(x: np.ndarray) -> np.ndarray:
     shift = exponent_bits.view(np.float32)
     rounded = x + shift
     rounded -= shift
-    rounded.view(np.uint32)[...] |= x.view(np.uint32) & np.uint32(0x80000000)  # sign of zeros
+    sign_bits = np.bitwise_and(x.view(np.uint32), np.uint32(0x80000000), out=exponent_bits)
+    np.bitwise_or(rounded.view(np.uint32), sign_bits, out=rounded.view(np.uint32))  # zeros
     if not (rounded.max(initial=0.0) <= 65504.0 and rounded.min(initial=0.0) >= -65504.0):
         overflow = np.abs(rounded) > np.float32(65504.0)  # NaN compares False: stays NaN
         rounded[overflow] = np.copysign(np.float32(np.inf), x[overflow])

@@ -1,0 +1,129 @@
+"""What one case yields for the criteria: the backend's outputs and pasa-ref's own answers
+(specs/certification.md, PASA-CERT-6).
+
+For a case, pasa-ref computes once (`truth`):
+
+    O*      the oracle's output and the largest element of its error bound (PASA-ORC-2)
+    Or      the reference `pasa` kernel in the profile, with the profile's defaults (beta,
+            block sizes, ragged mode "true-length"): the reference of criteria (b) and (c)
+    rows    which query rows see at least one key, and for rows that see exactly one, which
+    envelope  whether the case lies in the profile's safe envelope for pasa
+            (pasa_ref.envelope.within, PASA-ENV-1)
+
+and the source of outputs (a backend called in-process or isolated, or output files) gives
+the first call, the repeated call of criterion (e) when the plan asks for it, and one call
+per metamorphic transformation of the case. `Evidence` bundles it all; criteria are pure
+functions of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pasa_ref import envelope, oracle
+from pasa_ref.cases import DTYPES, Case
+from pasa_ref.certify.backend import Call, Request
+from pasa_ref.certify.relations import Transformed
+from pasa_ref.inputs import AttentionInputs, blocks, validate
+from pasa_ref.kernels import pasa
+from pasa_ref.profiles import Profile
+
+__all__ = ["Evidence", "RelationEvidence", "Truth", "request", "truth", "values"]
+
+ROW_BLOCK = 1024  # query rows per visibility tile (bounded memory for 16384 keys)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """pasa-ref's answers for one case; arrays are binary64, B x Hq x S1 x Dv unless noted."""
+
+    inputs: AttentionInputs
+    oracle: np.ndarray
+    oracle_bound: float
+    reference: np.ndarray
+    visible_rows: np.ndarray  # B x Hq x S1 x 1, False on fully masked rows
+    single_key: np.ndarray  # B x Hq x S1: the only visible key of the row, -1 if not one
+    within_envelope: bool
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return self.oracle.shape
+
+
+@dataclass(frozen=True)
+class RelationEvidence:
+    """A metamorphic transformation, the backend's call on it and the reference kernel's
+    output on it (binary64)."""
+
+    transformed: Transformed
+    call: Call
+    reference: np.ndarray
+
+
+@dataclass(frozen=True)
+class Evidence:
+    case: Case
+    profile: Profile
+    truth: Truth
+    first: Call
+    second: Call | None
+    relations: tuple[RelationEvidence, ...]
+
+
+def validated(case: Case) -> AttentionInputs:
+    """The case through pasa_ref.inputs.validate: the one definition of masks and GQA."""
+    return validate(case.q, case.k, case.v, scale=case.scale, causal=case.causal, mask=case.mask)
+
+
+def request(case: Case, inputs: AttentionInputs | None = None) -> Request:
+    """The backend call of a case: scale always as the binary64 number (PASA-IO-3)."""
+    inputs = validated(case) if inputs is None else inputs
+    return Request(case.q, case.k, case.v, inputs.scale, case.causal, case.mask)
+
+
+def reference_output(case: Case, profile: Profile) -> np.ndarray:
+    """Or: the reference pasa kernel in the profile with its defaults, in binary64."""
+    with np.errstate(all="ignore"):  # IEEE overflow is expected on adversarial inputs
+        out = pasa.attention(case.q, case.k, case.v, profile=profile, **case.call_kwargs())
+    return out.astype(np.float64)
+
+
+def truth(case: Case, profile: Profile) -> Truth:
+    inputs = validated(case)
+    result = oracle.attention(case.q, case.k, case.v, **case.call_kwargs())
+    return Truth(
+        inputs=inputs,
+        oracle=result.output,
+        oracle_bound=result.max_bound,
+        reference=reference_output(case, profile),
+        visible_rows=inputs.ungroup(inputs.has_visible_key()),
+        single_key=_single_key(inputs),
+        within_envelope=envelope.within(case, profile),
+    )
+
+
+def _single_key(inputs: AttentionInputs) -> np.ndarray:
+    """B x Hq x S1: index of the only visible key of each row, -1 where a row sees 0 or >= 2."""
+    b, hkv, g, s1, _ = inputs.q.shape
+    out = np.empty((b, hkv, g, s1), dtype=np.int64)
+    every_key = slice(0, inputs.seq_k)
+    for rows in blocks(s1, ROW_BLOCK):
+        tile = inputs.visible(rows, every_key)
+        shape = (b, hkv, g, rows.stop - rows.start, inputs.seq_k)
+        tile = np.broadcast_to(np.ones((1, 1), bool) if tile is None else tile, shape)
+        out[..., rows] = np.where(tile.sum(axis=-1) == 1, tile.argmax(axis=-1), -1)
+    return out.reshape(b, hkv * g, s1)
+
+
+def values(call: Call | None, truth: Truth) -> np.ndarray | None:
+    """The call's output in binary64 when it has the expected shape and a floating dtype of
+    the case-file format (float16, bfloat16, float32, float64); else None. Criteria other
+    than (f) judge only such outputs."""
+    if call is None or call.output is None:
+        return None
+    out = call.output
+    if out.shape != truth.output_shape or out.dtype not in DTYPES.values():
+        return None
+    return out.astype(np.float64)

@@ -1,0 +1,55 @@
+"""`pasa verify`: certify output files written for `pasa gen` cases by a kernel in any
+language (specs/certification.md, PASA-CERT-4). Exit status: 0 certified, 1 not certified,
+2 usage error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pasa_ref.cases import CaseFileError
+from pasa_ref.certify import casefiles
+from pasa_ref.cli.certify import console, report
+
+
+@click.command("verify")
+@click.argument("cases", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("outputs", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--repeat",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Outputs of a second run, for criterion (e) (determinism).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pasa-certificate"),
+    show_default=True,
+    help="Directory of certificate.json, certificate.md and failures/.",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="ID",
+    help="Verify only this case (repeatable): reproduces a failure.",
+)
+@click.option("--fail-fast", "-x", is_flag=True, help="Stop after the first failing case.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def command(cases, outputs, repeat, out, only, fail_fast, quiet) -> None:
+    """Certify OUTPUTS/<id>.npz against the cases `pasa gen` wrote to CASES."""
+    try:
+        outcome = casefiles.verify(
+            cases,
+            outputs,
+            repeat=repeat,
+            out=out,
+            only=only,
+            fail_fast=fail_fast,
+            progress=not quiet,
+        )
+    except CaseFileError as error:
+        raise click.UsageError(str(error)) from None
+    report(outcome, console())
+    raise click.exceptions.Exit(outcome.exit_code)

@@ -18,6 +18,15 @@ from pasa_ref.certify.backend import BackendError
 from pasa_ref.certify.certificate import summary_table
 from pasa_ref.certify.runner import certify
 
+#: the certificate directory option, shared with `pasa verify`
+certificate_out = click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pasa-certificate"),
+    show_default=True,
+    help="Directory of certificate.json, certificate.md and failures/.",
+)
+
 
 def importable_from_cwd() -> None:
     """Put the current directory first on sys.path, as `python -m` does (PASA-CERT-2)."""
@@ -63,13 +72,7 @@ def report(outcome, console: Console) -> None:
     help="1 fixed corpus, 2 + adversarial and metamorphic, 3 + long and hunting.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed of levels 2 and 3.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("pasa-certificate"),
-    show_default=True,
-    help="Directory of certificate.json, certificate.md and failures/.",
-)
+@certificate_out
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),

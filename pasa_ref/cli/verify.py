@@ -10,7 +10,7 @@ import click
 
 from pasa_ref.cases import CaseFileError
 from pasa_ref.certify import casefiles
-from pasa_ref.cli.certify import console, report
+from pasa_ref.cli.certify import certificate_out, console, report
 
 
 @click.command("verify")
@@ -22,13 +22,7 @@ from pasa_ref.cli.certify import console, report
     default=None,
     help="Outputs of a second run, for criterion (e) (determinism).",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("pasa-certificate"),
-    show_default=True,
-    help="Directory of certificate.json, certificate.md and failures/.",
-)
+@certificate_out
 @click.option(
     "--only",
     multiple=True,

@@ -60,7 +60,8 @@ DEFAULT_MAX_PAIRS = 2**22  # B * Hq * S1 * S2: keeps one reference-kernel call b
 
 @dataclass(frozen=True)
 class Shape:
-    """The sizes of one attention problem (layout BNSD, PASA-IO-1)."""
+    """The sizes of one attention problem (layout BNSD, PASA-IO-1); value_dim defaults to the
+    head size D. Every size is an integer >= 1 and heads_kv divides heads_q."""
 
     batch: int
     heads_q: int
@@ -68,7 +69,18 @@ class Shape:
     seq_q: int
     seq_k: int
     head_dim: int
-    value_dim: int
+    value_dim: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.value_dim is None:
+            object.__setattr__(self, "value_dim", self.head_dim)
+        for name, value in vars(self).items():
+            _check_positive(name, value)
+        if self.heads_q % self.heads_kv:
+            raise ValueError(
+                f"argument 'heads_kv': expected a divisor of heads_q = {self.heads_q}, "
+                f"got {self.heads_kv}"
+            )
 
     @property
     def q(self) -> tuple[int, int, int, int]:
@@ -100,8 +112,12 @@ def seq_lengths(max_seq: int, block: int = 128) -> st.SearchStrategy[int]:
     max_seq = _check_positive("max_seq", max_seq)
     block = _check_positive("block", block)
     near_blocks = sorted(
-        {n for m in range(1, max_seq // block + 2) for d in (-1, 0, 1)
-         if 1 <= (n := m * block + d) <= max_seq}
+        {
+            n
+            for m in range(1, max_seq // block + 2)
+            for d in (-1, 0, 1)
+            if 1 <= (n := m * block + d) <= max_seq
+        }
     )
     options = [st.just(1), st.integers(1, min(max_seq, 64)), st.integers(1, max_seq)]
     if near_blocks:
@@ -112,8 +128,9 @@ def seq_lengths(max_seq: int, block: int = 128) -> st.SearchStrategy[int]:
 def head_dims(max_dim: int) -> st.SearchStrategy[int]:
     """Head sizes in [1, max_dim]: the common powers of two, odd neighbours, and anything."""
     max_dim = _check_positive("max_dim", max_dim)
-    common = [d for d in (1, 2, 3, 7, 8, 16, 31, 33, 64, 65, 127, 128, 129, 255, 256)
-              if d <= max_dim]
+    common = [
+        d for d in (1, 2, 3, 7, 8, 16, 31, 33, 64, 65, 127, 128, 129, 255, 256) if d <= max_dim
+    ]
     return st.one_of(st.sampled_from(common), st.integers(1, max_dim))
 
 
@@ -223,8 +240,9 @@ def amounts(fmt: Format, low: int, high: int, *, signed: bool = False) -> st.Sea
     """m 2^e with m in [1, 2) and low <= e <= min(high, emax - 1) (times +-1 when signed):
     shrinks to 2^low."""
     top = max(low, min(high, fmt.emax - 1))
-    unsigned = st.builds(lambda e, m: m * 2.0**e, st.integers(low, top),
-                         st.floats(1.0, 2.0, exclude_max=True))
+    unsigned = st.builds(
+        lambda e, m: m * 2.0**e, st.integers(low, top), st.floats(1.0, 2.0, exclude_max=True)
+    )
     if not signed:
         return unsigned
     return st.builds(lambda sign, x: sign * x, st.sampled_from([1.0, -1.0]), unsigned)
@@ -242,8 +260,9 @@ def _seeded(draw: st.DrawFn, parameters: dict[str, Any]) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _direction(draw: st.DrawFn, rng: np.random.Generator, d: int,
-               parameters: dict[str, Any]) -> np.ndarray:
+def _direction(
+    draw: st.DrawFn, rng: np.random.Generator, d: int, parameters: dict[str, Any]
+) -> np.ndarray:
     """A direction along the head dimension: all ones, or random signs."""
     kind = draw(st.sampled_from(["ones", "signs"]))
     parameters["direction"] = kind
@@ -277,8 +296,10 @@ def _uniform(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
     and v; mean_val in {0, 10, 20, 30} or +-m 2^e, Am in {0.5, 5, 10, 20} or m 2^e."""
     parameters = {"mean_val": draw(_paper_means(fmt)), "Am": draw(_paper_amplitudes(fmt))}
     rng = _seeded(draw, parameters)
-    q, k, v = ((rng.random(s) - 0.5) * 2 * parameters["Am"] + parameters["mean_val"]
-               for s in (shape.q, shape.k, shape.v))
+    q, k, v = (
+        (rng.random(s) - 0.5) * 2 * parameters["Am"] + parameters["mean_val"]
+        for s in (shape.q, shape.k, shape.v)
+    )
     return Values(q, k, v, "uniform", parameters)
 
 
@@ -291,12 +312,18 @@ def _outliers(rng: np.random.Generator, shape: tuple[int, ...], sd: float, p: fl
 def _hybrid(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
     """PASA-GEN-4: the PASA paper's hybrid benchmark, N(mean_val, 1) + N(0, Am^2) Bernoulli(p),
     p in {0.001, 0.01, 0.1}, for q, k and v."""
-    parameters = {"mean_val": draw(_paper_means(fmt)), "Am": draw(_paper_amplitudes(fmt)),
-                  "p": draw(st.sampled_from([0.001, 0.01, 0.1]))}
+    parameters = {
+        "mean_val": draw(_paper_means(fmt)),
+        "Am": draw(_paper_amplitudes(fmt)),
+        "p": draw(st.sampled_from([0.001, 0.01, 0.1])),
+    }
     rng = _seeded(draw, parameters)
-    q, k, v = (rng.standard_normal(s) + parameters["mean_val"]
-               + _outliers(rng, s, parameters["Am"], parameters["p"])
-               for s in (shape.q, shape.k, shape.v))
+    q, k, v = (
+        rng.standard_normal(s)
+        + parameters["mean_val"]
+        + _outliers(rng, s, parameters["Am"], parameters["p"])
+        for s in (shape.q, shape.k, shape.v)
+    )
     return Values(q, k, v, "hybrid", parameters)
 
 
@@ -306,8 +333,10 @@ def _fa3_outlier(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
     and v, times a factor (1 by default, m 2^e to push the magnitudes)."""
     parameters = {"factor": draw(st.one_of(st.just(1.0), amounts(fmt, -4, 127)))}
     rng = _seeded(draw, parameters)
-    q, k, v = ((rng.standard_normal(s) + _outliers(rng, s, 10.0, 0.001)) * parameters["factor"]
-               for s in (shape.q, shape.k, shape.v))
+    q, k, v = (
+        (rng.standard_normal(s) + _outliers(rng, s, 10.0, 0.001)) * parameters["factor"]
+        for s in (shape.q, shape.k, shape.v)
+    )
     return Values(q, k, v, "fa3-outlier", parameters)
 
 
@@ -342,8 +371,7 @@ def _bias(pattern: str) -> Builder:
                 "staircase": lambda: run + 1.0,
             }[parameters["signs"]]()
         noise = parameters["noise"]
-        k = (parameters["level"] * profile_of_keys[:, None] * u
-             + _gaussian(rng, shape.k, noise))
+        k = parameters["level"] * profile_of_keys[:, None] * u + _gaussian(rng, shape.k, noise)
         q = parameters["offset"] * u + _gaussian(rng, shape.q, noise)
         return Values(q, k, rng.standard_normal(shape.v), f"bias-{pattern}", parameters)
 
@@ -436,8 +464,10 @@ def _near_max(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
         size = rng.uniform(parameters["low"], 1.0, s) * fmt.max_finite
         return rng.choice([-1.0, 1.0], size=s) * size
 
-    q, k, v = (near(s) if name in tensors else rng.standard_normal(s)
-               for name, s in zip("qkv", (shape.q, shape.k, shape.v), strict=True))
+    q, k, v = (
+        near(s) if name in tensors else rng.standard_normal(s)
+        for name, s in zip("qkv", (shape.q, shape.k, shape.v), strict=True)
+    )
     return Values(q, k, v, "near-max", parameters)
 
 
@@ -453,8 +483,10 @@ def _subnormal(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
         x = rng.uniform(-1.0, 1.0, s) * fmt.smallest_normal
         return np.where(rng.random(s) < parameters["zeros"], 0.0, x)
 
-    q, k, v = (tiny(s) if name in tensors else rng.standard_normal(s)
-               for name, s in zip("qkv", (shape.q, shape.k, shape.v), strict=True))
+    q, k, v = (
+        tiny(s) if name in tensors else rng.standard_normal(s)
+        for name, s in zip("qkv", (shape.q, shape.k, shape.v), strict=True)
+    )
     return Values(q, k, v, "subnormal", parameters)
 
 
@@ -462,8 +494,10 @@ def _subnormal(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
 def _large_v(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
     """PASA-GEN-8: values +-size U(1/2, 1) with size = m 2^e up to the format's range; q, k
     ~ N(0, sd^2), sd in {1, 0.1} (0.1: nearly flat attention, every weight counts)."""
-    parameters: dict[str, Any] = {"size": draw(amounts(fmt, 4, 127)),
-                                  "sd": draw(st.sampled_from([1.0, 0.1]))}
+    parameters: dict[str, Any] = {
+        "size": draw(amounts(fmt, 4, 127)),
+        "sd": draw(st.sampled_from([1.0, 0.1])),
+    }
     rng = _seeded(draw, parameters)
     q, k = (_gaussian(rng, s, parameters["sd"]) for s in (shape.q, shape.k))
     v = rng.choice([-1.0, 1.0], size=shape.v) * rng.uniform(0.5, 1.0, shape.v) * parameters["size"]
@@ -478,8 +512,11 @@ def _tiny_v(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
     parameters: dict[str, Any] = {"exponent": draw(st.integers(low, fmt.emin + 4))}
     rng = _seeded(draw, parameters)
     q, k = (rng.standard_normal(s) for s in (shape.q, shape.k))
-    v = (rng.choice([-1.0, 1.0], size=shape.v) * rng.uniform(1.0, 2.0, shape.v)
-         * 2.0 ** parameters["exponent"])
+    v = (
+        rng.choice([-1.0, 1.0], size=shape.v)
+        * rng.uniform(1.0, 2.0, shape.v)
+        * 2.0 ** parameters["exponent"]
+    )
     return Values(q, k, v, "tiny-v", parameters)
 
 
@@ -537,8 +574,16 @@ def cases(
     prof = profiles.get(profile)
     names = _checked("distributions", distributions, list(DISTRIBUTIONS))
     mask_kinds = _checked("masks", masks, MASKS)
-    shape = draw(shapes(max_seq=max_seq, max_dim=max_dim, max_batch=max_batch,
-                        max_heads=max_heads, block=prof.block_k, max_pairs=max_pairs))
+    shape = draw(
+        shapes(
+            max_seq=max_seq,
+            max_dim=max_dim,
+            max_batch=max_batch,
+            max_heads=max_heads,
+            block=prof.block_k,
+            max_pairs=max_pairs,
+        )
+    )
     vals = draw(values(shape, prof.input, names))
     choice = draw(_masks(shape, mask_kinds))
     return Case(
@@ -555,4 +600,3 @@ def cases(
             "mask_parameters": choice.parameters,
         },
     )
-

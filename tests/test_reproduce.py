@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from pasa_ref.cli import main
 from pasa_ref.reproduce import distributions, fa3, frontier, paper, plots, runner, tables
-from pasa_ref.reproduce.distributions import Shape
+from pasa_ref.strategies import Shape
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -149,7 +149,7 @@ def test_draws_are_deterministic_and_depend_on_the_point() -> None:
     d = distributions.qkv("uniform", SMALL, 20.0, 5.0, seed=3)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[0], c[0]) and not np.array_equal(a[0] + 10.0, d[0])
-    assert [x.shape for x in a] == [SMALL.q, SMALL.kv, SMALL.kv]
+    assert [x.shape for x in a] == [SMALL.q, SMALL.k, SMALL.v]
 
 
 def test_uniform_and_hybrid_laws() -> None:

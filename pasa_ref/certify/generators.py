@@ -29,7 +29,7 @@ import numpy as np
 from pasa_ref.cases import Case
 from pasa_ref.profiles import Profile
 from pasa_ref.reproduce import distributions
-from pasa_ref.reproduce.distributions import Shape
+from pasa_ref.strategies import Shape
 
 __all__ = [
     "GRID_AMPLITUDES",

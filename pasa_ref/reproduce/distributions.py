@@ -17,44 +17,14 @@ with all of them, so a grid point gives the same inputs whatever else is run wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-__all__ = ["DISTRIBUTIONS", "OUTLIER_PROBABILITY", "Shape", "draw", "qkv"]
+from pasa_ref.strategies import Shape
+
+__all__ = ["DISTRIBUTIONS", "OUTLIER_PROBABILITY", "draw", "qkv"]
 
 DISTRIBUTIONS = ("uniform", "hybrid")
 OUTLIER_PROBABILITY = 0.001
-
-
-@dataclass(frozen=True)
-class Shape:
-    """BNSD shapes of one attention problem: q is B x Hq x S1 x D, k and v B x Hkv x S2 x D."""
-
-    batch: int
-    heads_q: int
-    heads_kv: int
-    seq_q: int
-    seq_k: int
-    head_dim: int
-
-    def __post_init__(self) -> None:
-        for name, value in vars(self).items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"argument {name!r}: expected an integer >= 1, got {value!r}")
-        if self.heads_q % self.heads_kv:
-            raise ValueError(
-                f"argument 'heads_kv': expected a divisor of heads_q = {self.heads_q}, "
-                f"got {self.heads_kv}"
-            )
-
-    @property
-    def q(self) -> tuple[int, int, int, int]:
-        return (self.batch, self.heads_q, self.seq_q, self.head_dim)
-
-    @property
-    def kv(self) -> tuple[int, int, int, int]:
-        return (self.batch, self.heads_kv, self.seq_k, self.head_dim)
 
 
 def draw(
@@ -88,14 +58,14 @@ def qkv(
         seed,
         DISTRIBUTIONS.index(distribution),
         *shape.q,
-        *shape.kv,
+        *shape.k,
         *np.float64([mean_val, amplitude]).view(np.uint64).tolist(),
     ]
     rng = np.random.default_rng(key)
     return (
         draw(distribution, rng, shape.q, mean_val, amplitude),
-        draw(distribution, rng, shape.kv, mean_val, amplitude),
-        draw(distribution, rng, shape.kv, mean_val, amplitude),
+        draw(distribution, rng, shape.k, mean_val, amplitude),
+        draw(distribution, rng, shape.v, mean_val, amplitude),
     )
 
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pasa_ref.reproduce import distributions, measure, tables
-from pasa_ref.reproduce.distributions import Shape
 from pasa_ref.reproduce.measure import Setting
+from pasa_ref.strategies import Shape
 
 __all__ = ["PUBLISHED", "Config", "Fa3", "Row", "config"]
 

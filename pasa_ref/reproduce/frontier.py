@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from pasa_ref.reproduce import distributions, measure, plots, tables
-from pasa_ref.reproduce.distributions import Shape
 from pasa_ref.reproduce.measure import Setting
 from pasa_ref.reproduce.paper import KERNELS, PROFILES
+from pasa_ref.strategies import Shape
 
 __all__ = ["Config", "Frontier", "Row", "config"]
 

@@ -249,7 +249,13 @@ def test_well_behaved_odd_backends_are_certified(tmp_path, small_cases, name, is
 
 
 def test_ctrl_c_leaves_a_valid_incomplete_certificate(tmp_path, small_cases):
-    outcome = certify("tests.mutants.hostile:interrupts", cases=small_cases, out=tmp_path)
+    # Ctrl-C raises KeyboardInterrupt only where SIGINT has Python's default handler; a runner
+    # such as tox may start the tests with SIGINT ignored, so install it for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        outcome = certify("tests.mutants.hostile:interrupts", cases=small_cases, out=tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     doc = certificate(tmp_path)
     assert outcome.status == "interrupted" and outcome.exit_code == 1
     assert not doc["complete"] and not doc["certified"] and doc["status"] == "interrupted"

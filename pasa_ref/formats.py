@@ -136,6 +136,8 @@ def _round_binary32_to_binary16(x: np.ndarray) -> np.ndarray:
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     exponent_bits = x.view(np.uint32) & np.uint32(0x7F800000)
+    # only |x| >= 2^15 (binary32 exponent field >= 142), inf or NaN can leave binary16's range
+    may_overflow = bool(exponent_bits.max(initial=0) >= np.uint32((127 + 15) << 23))
     np.clip(
         exponent_bits, np.uint32((127 - 14) << 23), np.uint32((127 + 16) << 23), out=exponent_bits
     )
@@ -145,7 +147,7 @@ def _round_binary32_to_binary16(x: np.ndarray) -> np.ndarray:
     rounded -= shift
     sign_bits = np.bitwise_and(x.view(np.uint32), np.uint32(0x80000000), out=exponent_bits)
     np.bitwise_or(rounded.view(np.uint32), sign_bits, out=rounded.view(np.uint32))  # zeros
-    if not (rounded.max(initial=0.0) <= 65504.0 and rounded.min(initial=0.0) >= -65504.0):
+    if may_overflow:
         overflow = np.abs(rounded) > np.float32(65504.0)  # NaN compares False: stays NaN
         rounded[overflow] = np.copysign(np.float32(np.inf), x[overflow])
     return rounded

@@ -11,7 +11,7 @@ profile says (spec PASA-NUM-1..5).
     acc(x)            fl_accumulator(x)                  O and its updates
     exp(x)            fl_vector(exp(x))
     rowsum(x)         pairwise row sum, every addition rounded into the vector format
-    rowmean(x)        fl_vector(rowsum(x) / n)
+    rowmean(x)        rowsum(fl_vector(x * fl_vector(1/n)))
     rowmax(x)         exact
 
 Arrays are carriers (binary32, or binary64 in the fp64 profile) holding values that are
@@ -144,14 +144,26 @@ class Arithmetic:
             columns = summed
         return np.moveaxis(columns, 0, -1)
 
-    def rowmean(self, x: np.ndarray) -> np.ndarray:
+    def rowmean(self, x: np.ndarray, x_format: Format | None = None) -> np.ndarray:
         """rowsum(fl_vector(x * fl_vector(1/n))), n the number of columns (PASA-NUM-4).
 
         Scaling before summing keeps every partial sum below n max|x_t| / n = max|x_t|, so
         the mean overflows only where an entry does (a sum first would overflow fp16 for
-        n = 128 once the entries pass 512)."""
-        inverse = self.constant(1.0 / x.shape[-1], self.profile.vector)
-        return self.rowsum(self.vector(x * inverse))
+        n = 128 once the entries pass 512). x_format: the format x is in (None: unknown). When
+        fl(1/n) is a
+        power of two, the vector format contains x_format and no product falls below the
+        vector format's smallest normal, every product is exact and its rounding is skipped
+        (it would be the identity)."""
+        fmt = self.profile.vector
+        inverse = self.constant(1.0 / x.shape[-1], fmt)
+        scaled = x * inverse
+        exact = (
+            x_format is not None
+            and fmt.contains(x_format)
+            and np.frexp(inverse)[0] == 0.5
+            and np.abs(scaled).min(initial=np.inf) >= fmt.smallest_normal
+        )
+        return self.rowsum(scaled if exact else self.vector(scaled))
 
     @staticmethod
     def rowmax(x: np.ndarray) -> np.ndarray:

@@ -110,6 +110,7 @@ def attention(
     m_scale = inputs.scale if scale_at == "shift" else 1.0
     gamma = ar.constant(beta / (1.0 - beta), prof.statistics)
     v_all = tiling.input_operand(ar, inputs.v)
+    s_format = prof.vector if s_scale is not None else prof.matmul_output  # S~'s format
     with ar.ieee():
         key_blocks = _shifted_key_blocks(
             ar, ar.from_input(inputs.k), block_k, beta, m_scale, ragged
@@ -124,7 +125,7 @@ def attention(
         o = np.zeros((*q_tile.shape[:-1], inputs.value_dim), dtype=ar.carrier)
         for j, (cols, k_tilde_t, n_j) in enumerate(key_blocks, start=1):
             s_tilde = tiling.scores(ar, q_tile, k_tilde_t, s_scale)  # PASA-ALG-2
-            a = ar.rowmean(s_tilde)  # PASA-ALG-3: before the mask, over all n_j columns
+            a = ar.rowmean(s_tilde, s_format)  # PASA-ALG-3: before the mask, all n_j columns
             s_tilde = tiling.masked(s_tilde, _visible(inputs, rows, cols, n_j))
             abar_new = ar.stat(  # PASA-ALG-4
                 ar.stat(a * ar.constant(1.0 / j, prof.statistics))

@@ -18,6 +18,14 @@ from pasa_ref.certify.backend import BackendError
 from pasa_ref.certify.certificate import summary_table
 from pasa_ref.certify.runner import certify
 
+#: extra regression-corpus directories, shared with `pasa gen`
+corpus_directories = click.option(
+    "--corpus",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Add the case files of this directory to the regression corpus.",
+)
+
 #: the certificate directory option, shared with `pasa verify`
 certificate_out = click.option(
     "--out",
@@ -91,12 +99,7 @@ def report(outcome, console: Console) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Certify on this case file only (repeatable): reproduces a failure.",
 )
-@click.option(
-    "--corpus",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Add the case files of this directory to the regression corpus.",
-)
+@corpus_directories
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop after the first failing case.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def command(

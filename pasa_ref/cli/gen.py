@@ -9,6 +9,7 @@ import click
 
 from pasa_ref import profiles
 from pasa_ref.certify import casefiles, thresholds
+from pasa_ref.cli.certify import corpus_directories
 
 
 @click.command("gen")
@@ -27,12 +28,7 @@ from pasa_ref.certify import casefiles, thresholds
     required=True,
     help="Directory for the case files and manifest.json.",
 )
-@click.option(
-    "--corpus",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Add the case files of this directory to the regression corpus.",
-)
+@corpus_directories
 def command(profile, level, seed, out, corpus) -> None:
     """Write the cases of a level: OUT/<id>.npz (+ .json) and OUT/manifest.json. The kernel
     under test writes OUTPUTS/<id>.npz (member `out`) for every manifest entry; then run

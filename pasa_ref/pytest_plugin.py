@@ -2,7 +2,8 @@
 PASA-CERT-30). Registered as the `pytest11` entry point `pasa_ref`; before that, load it
 with `pytest -p pasa_ref.pytest_plugin`.
 
-    pytest --pasa-backend my_pkg.attn:forward --pasa-profile fp16-full --pasa-level 2
+    pytest --pasa-backend my_pkg.attn:forward --pasa-profile fp16-full --pasa-level 2 \
+           --pasa-declare my_kernel.toml
 
 adds one test item per clause, `pasa-certify::PASA-CERT-n`. The first item to run performs
 the certification (once per session, certificate written to --pasa-out); each item then
@@ -49,6 +50,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--pasa-timeout", type=float, default=None, help="seconds per call")
     group.addoption(
         "--pasa-isolate", action="store_true", help="run the backend in a child process"
+    )
+    group.addoption(
+        "--pasa-declare",
+        default=None,
+        metavar="FILE",
+        help="the backend's declaration, a TOML file (default: its pasa_declaration "
+        "attribute, else the spec's default)",
     )
     group.addoption(
         "--pasa-case",
@@ -148,6 +156,7 @@ def _certification(config: pytest.Config) -> Outcome:
             timeout=config.getoption("--pasa-timeout"),
             isolate=config.getoption("--pasa-isolate"),
             cases=config.getoption("--pasa-case"),
+            declare=config.getoption("--pasa-declare"),
         )
     return config.stash[_OUTCOME]
 

@@ -7,7 +7,10 @@ says "complete": false until the run finishes, so a crash or Ctrl-C leaves a val
 certificate marked incomplete. For each clause the record keeps the number of cases
 evaluated and failed, the first failures (one line each, TestFloat style), and the worst
 case: for a failure it is saved under failures/<clause>.npz (the case-file format of
-pasa_ref.cases) with a one-line reproduction command.
+pasa_ref.cases) with a one-line reproduction command. Cases outside the kernel's declared
+scope are listed under `not_applicable` with their reason (never called); the declared
+departures from the spec under `exceptions` (a certified kernel with exceptions is
+"CERTIFIED WITH EXCEPTIONS"), PASA-CERT-7.
 
 Reporting only: nothing here decides a verdict except by the rule "a clause fails iff one of
 its findings has severity > 1", and `certified` = complete, no clause failed, and the call
@@ -42,6 +45,7 @@ __all__ = [
     "Certificate",
     "environment",
     "markdown",
+    "scope_line",
     "spec_identity",
     "summary_table",
 ]
@@ -147,6 +151,7 @@ class Certificate:
         self.header = header
         self.planned = planned
         self.done = 0
+        self.skipped: list[dict[str, str]] = []
         self.status = "running"
         self.reproduce = reproduce
         self.records = {c.id: ClauseRecord(c, active=c.id in active) for c in CLAUSES}
@@ -159,6 +164,11 @@ class Certificate:
         for finding in findings:
             self._record(case_id, case, finding)
         self.done += 1
+        self.write()
+
+    def not_applicable(self, case_id: str, reason: str) -> None:
+        """A planned case outside the declared scope: listed, never called (PASA-CERT-7)."""
+        self.skipped.append({"case": case_id, "reason": reason})
         self.write()
 
     def _record(self, case_id: str, case: Case, finding: Finding) -> None:
@@ -213,7 +223,12 @@ class Certificate:
                 "status": self.status,
                 "certified": self.certified() if complete else False,
                 **self.header,
-                "cases": {"planned": self.planned, "done": self.done},
+                "cases": {
+                    "planned": self.planned,
+                    "done": self.done,
+                    "not_applicable": len(self.skipped),
+                },
+                "not_applicable": self.skipped,
                 "started": self.started,
                 "updated": _now(),
                 "elapsed_s": round(time.perf_counter() - self._clock, 3),
@@ -241,8 +256,12 @@ def markdown(doc: dict[str, Any]) -> str:
         if doc["complete"]
         else f"INCOMPLETE ({doc['status']}): not a certificate of conformance"
     )
+    if doc["certified"] and doc["exceptions"]:
+        verdict += " WITH EXCEPTIONS"
     lines = [
         f"# PASA certificate: {verdict}",
+        "",
+        scope_line(doc),
         "",
         (
             f"- backend: `{backend['name']}` version {backend.get('version')}, "
@@ -251,9 +270,12 @@ def markdown(doc: dict[str, Any]) -> str:
         f"- profile: {doc['profile']}, level {doc['level']}, seed {doc['seed']}",
         f"- spec: {spec['version']}, sha256 {spec['sha256']}; pasa-ref {doc['pasa_ref']}",
         (
-            f"- cases: {doc['cases']['done']} of {doc['cases']['planned']}, "
+            f"- cases: {doc['cases']['done']} of {doc['cases']['planned']} judged, "
+            f"{doc['cases']['not_applicable']} not applicable, "
             f"{doc['elapsed_s']:.1f} s, {doc['started']} .. {doc['updated']}"
         ),
+        f"- plan: sha256 {doc['plan']['sha256']}",
+        f"- declaration: {json.dumps(doc['declaration'], sort_keys=True)}",
         "- environment: " + ", ".join(f"{k} {v}" for k, v in doc["environment"].items()),
         "",
         "| clause | criterion | verdict | evaluated | failed | worst case | severity |",
@@ -267,6 +289,17 @@ def markdown(doc: dict[str, Any]) -> str:
             f"{worst.get('case', '')} | {_severity_text(clause['worst'])} |"
         )
     lines += ["", "Severity: measured / allowed; a case fails a clause when it exceeds 1.", ""]
+    if doc["exceptions"]:
+        lines += ["## Declared exceptions to the spec", ""]
+        lines += [f"- {exception}" for exception in doc["exceptions"]] + [""]
+    if doc["not_applicable"]:
+        lines += [
+            f"## Not applicable: {len(doc['not_applicable'])} case(s) outside the declared "
+            "scope (never called)",
+            "",
+        ]
+        lines += [f"- `{skip['case']}`: {skip['reason']}" for skip in doc["not_applicable"]]
+        lines.append("")
     for clause in doc["clauses"]:
         worst = clause["worst"]
         if clause["verdict"] != "FAIL" or worst is None:
@@ -286,6 +319,13 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [f"- `{failure['case']}`: {failure['message']}" for failure in clause["failures"]]
         lines.append("")
     return "\n".join(lines)
+
+
+def scope_line(doc: dict[str, Any]) -> str:
+    """The scope in words (PASA-CERT-7): what the certificate certifies, or would; the
+    declared exceptions to the spec end it."""
+    lead = "Certified for" if doc["certified"] else "Declared scope:"
+    return f"{lead} {doc['profile']}, {doc['scope']}"
 
 
 def _severity_text(worst: dict[str, Any] | None) -> str:
@@ -308,6 +348,8 @@ def summary_table(doc: dict[str, Any]) -> Table:
         f"{doc['cases']['done']}/{doc['cases']['planned']} cases, "
         f"{doc['elapsed_s']:.1f} s"
     )
+    na = doc["cases"]["not_applicable"]
+    table.caption = scope_line(doc) + (f"; {na} case(s) not applicable" if na else "")
     for column in ("clause", "criterion", "verdict", "cases", "failed", "worst case", "severity"):
         table.add_column(
             column,

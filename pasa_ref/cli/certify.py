@@ -16,6 +16,7 @@ from pasa_ref import profiles
 from pasa_ref.cases import CaseFileError
 from pasa_ref.certify.backend import BackendError
 from pasa_ref.certify.certificate import summary_table
+from pasa_ref.certify.declaration import DeclarationError
 from pasa_ref.certify.runner import certify
 
 #: extra regression-corpus directories, shared with `pasa gen`
@@ -24,6 +25,17 @@ corpus_directories = click.option(
     multiple=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Add the case files of this directory to the regression corpus.",
+)
+
+#: the kernel's declaration (PASA-CERT-7), shared with `pasa gen` and `pasa verify`
+declaration_file = click.option(
+    "--declare",
+    "declare",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The kernel's declaration (TOML, specs/declaration.schema.json): its algorithm "
+    "class, the inputs it supports, its conventions. Default: the backend's "
+    "pasa_declaration attribute, else the spec's default.",
 )
 
 #: the certificate directory option, shared with `pasa verify`
@@ -100,10 +112,12 @@ def report(outcome, console: Console) -> None:
     help="Certify on this case file only (repeatable): reproduces a failure.",
 )
 @corpus_directories
+@declaration_file
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop after the first failing case.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def command(
-    backend, profile, level, seed, out, timeout, isolate, cases, corpus, fail_fast, quiet
+    backend, profile, level, seed, out, timeout, isolate, cases, corpus, declare, fail_fast,
+    quiet
 ) -> None:
     """Certify BACKEND (package.module:function; default $PASA_BACKEND, else the bundled
     reference kernel pasa_ref.kernels.pasa:attention) against the PASA spec."""
@@ -121,8 +135,9 @@ def command(
             corpus=corpus,
             fail_fast=fail_fast,
             progress=not quiet,
+            declare=declare,
         )
-    except (BackendError, CaseFileError) as error:
+    except (BackendError, CaseFileError, DeclarationError) as error:
         raise click.UsageError(str(error)) from None
     report(outcome, console())
     raise click.exceptions.Exit(outcome.exit_code)

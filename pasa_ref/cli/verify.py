@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from pasa_ref.cases import CaseFileError
-from pasa_ref.certify import casefiles
-from pasa_ref.cli.certify import certificate_out, console, report
+from pasa_ref.certify import casefiles, declaration
+from pasa_ref.cli.certify import certificate_out, console, declaration_file, report
 
 
 @click.command("verify")
@@ -29,10 +29,12 @@ from pasa_ref.cli.certify import certificate_out, console, report
     metavar="ID",
     help="Verify only this case (repeatable): reproduces a failure.",
 )
+@declaration_file
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop after the first failing case.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def command(cases, outputs, repeat, out, only, fail_fast, quiet) -> None:
-    """Certify OUTPUTS/<id>.npz against the cases `pasa gen` wrote to CASES."""
+def command(cases, outputs, repeat, out, only, declare, fail_fast, quiet) -> None:
+    """Certify OUTPUTS/<id>.npz against the cases `pasa gen` wrote to CASES (under the
+    declaration `pasa gen` wrote into the manifest, unless --declare names another)."""
     try:
         outcome = casefiles.verify(
             cases,
@@ -42,8 +44,9 @@ def command(cases, outputs, repeat, out, only, fail_fast, quiet) -> None:
             only=only,
             fail_fast=fail_fast,
             progress=not quiet,
+            declaration=None if declare is None else declaration.load(declare),
         )
-    except CaseFileError as error:
+    except (CaseFileError, declaration.DeclarationError) as error:
         raise click.UsageError(str(error)) from None
     report(outcome, console())
     raise click.exceptions.Exit(outcome.exit_code)

@@ -310,7 +310,12 @@ def test_same_seed_same_plan_and_level_1_is_seed_independent():
     other = _fingerprint(levels.plan(2, prof, 8, conf))
     level_1 = len(levels.plan(1, prof, 7, conf))
     assert first[:level_1] == other[:level_1] and first[level_1:] != other[level_1:]
-    assert len(first) == level_1 + conf.levels.adversarial_cases + conf.levels.metamorphic_bases
+    assert len(first) == (
+        level_1
+        + conf.levels.adversarial_cases
+        + generators.BATCH_DRAWN
+        + conf.levels.metamorphic_bases
+    )
 
 
 @pytest.mark.parametrize("profile", ["fp16-full", "bf16-full"])

@@ -110,6 +110,7 @@ def certify_items(
     isolate=False,
     timeout=60.0,
     fail_fast=False,
+    declaration=None,
 ) -> Outcome:
     """Certify a backend on chosen items (a subset of a level's plan)."""
     prof = profiles.get(profile)
@@ -124,6 +125,7 @@ def certify_items(
             out=out,
             conf=thresholds.load(),
             fail_fast=fail_fast,
+            declaration=declaration,
         )
 
 

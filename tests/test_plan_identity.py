@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from pasa_ref import profiles
@@ -151,7 +152,6 @@ def test_plan_hash_sees_one_changed_bit():
     items = levels.plan(1, prof, 0, conf)
     flipped = items[0].case.q.copy()
     flipped.view("u2").flat[0] ^= 1
-    changed = [levels.Item(items[0].case.__class__(**{**vars(items[0].case), "q": flipped}),
-                           items[0].repeat), *items[1:]]
+    changed = [replace(items[0], case=replace(items[0].case, q=flipped)), *items[1:]]
     assert levels.plan_hash(items) == levels.plan_hash(levels.plan(1, prof, 0, conf))
     assert levels.plan_hash(changed) != levels.plan_hash(items)

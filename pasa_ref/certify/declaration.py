@@ -130,12 +130,18 @@ class Range:
             return size
         if self.values is not None:
             return min(self.values, key=lambda v: (abs(v - size), -v)) if self.values else None
-        up = max(size, self.min)
-        up = -(-up // self.multiple_of) * self.multiple_of
-        if self.max is None or up <= self.max:
-            return up
-        down = (self.max // self.multiple_of) * self.multiple_of
-        return down if down >= self.min else None
+        step = self.multiple_of
+        first = -(-self.min // step) * step  # the smallest allowed size
+        last = None if self.max is None else (self.max // step) * step  # the largest
+        if last is not None and last < first:
+            return None
+
+        def clamp(candidate: int) -> int:
+            candidate = max(first, candidate)
+            return candidate if last is None else min(candidate, last)
+
+        down, up = clamp((size // step) * step), clamp(-(-size // step) * step)
+        return min((down, up), key=lambda v: (abs(v - size), -v))
 
     def members(self, low: int, high: int) -> list[int]:
         """The allowed sizes in [low, high], ascending."""

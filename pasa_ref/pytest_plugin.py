@@ -175,7 +175,12 @@ def pytest_collection_modifyitems(
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if _OUTCOME in config.stash:
         outcome = config.stash[_OUTCOME]
+        doc = outcome.document
         verdict = "CERTIFIED" if outcome.certified else "NOT CERTIFIED"
+        if outcome.certified and doc["exceptions"]:
+            verdict += " WITH EXCEPTIONS"
         terminalreporter.write_line(
-            f"pasa-ref certify: {verdict}; certificate in {outcome.out / 'certificate.json'}"
+            f"pasa-ref certify: {verdict} ({doc['scope']}); "
+            f"{doc['cases']['not_applicable']} case(s) not applicable; "
+            f"certificate in {outcome.out / 'certificate.json'}"
         )

@@ -13,7 +13,13 @@ the same bits on every machine.
                       resonance (PASA-BND-2), a large key bias, block means that jump
     metamorphic_base  inputs on the grid 2^-3 Z with |x| < 8, so that the transformations of
                       pasa_ref.certify.relations are exact in fp16 and bf16
+    batches           B >= 2 with other data in every batch and head, at sizes a kernel of
+                      fixed tiles accepts (level 1; drawn_batches: level 2)
     long_sequence     S2 up to 16384 keys (level 3)
+
+Every recipe takes the kernel's declared Support (pasa_ref.certify.declaration, PASA-CERT-7)
+and fits its shape into it (Support.fit); an edge recipe keeps the sizes it tests, so that
+it is not applicable when its point lies outside the scope.
 
 Case ids are lowercase words joined by '-', unique within a level; they are the stems of
 the case files `pasa gen` writes.

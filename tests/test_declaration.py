@@ -319,3 +319,5 @@ def test_declare_on_the_command_line(tmp_path):
     assert doc["declaration"]["source"] == str(FIXED_TILES)
     assert doc["cases"]["not_applicable"] == len(skipped) and doc["cases"]["done"] == 2
     assert doc["plan"]["sha256"] == manifest["plan_sha256"] and not outcome.certified
+    contract = next(c for c in doc["clauses"] if c["id"] == "PASA-CERT-10")
+    assert contract["worst"]["reproduce"].endswith(f"--declare {FIXED_TILES}")

@@ -443,6 +443,11 @@ class Declaration:
     name: str | None = None
     source: str = "default"  # where it came from: "default", a file, "attribute", an adapter
 
+    @property
+    def file(self) -> str | None:
+        """The TOML file it was read from (while that file exists), else None."""
+        return self.source if Path(self.source).is_file() else None
+
     def applicable(self, case: Any, profile: str | None = None) -> str | None:
         """None when the case (a pasa_ref.cases.Case) lies in the declared scope, else the
         first reason it does not, in words."""

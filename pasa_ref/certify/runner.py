@@ -162,8 +162,12 @@ def run(
     if any(item.relations for item in items):
         active.add("PASA-CERT-14")
     _clear_failures(Path(out))
+    def reproduce(case_id: str, saved: Path) -> str:
+        command = source.reproduce(case_id, saved)
+        return command if declaration.file is None else f"{command} --declare {declaration.file}"
+
     certificate = Certificate(
-        Path(out), header, active, len(items) + len(not_generated), source.reproduce
+        Path(out), header, active, len(items) + len(not_generated), reproduce
     )
     for case_id, reason in not_generated:
         certificate.not_applicable(case_id, reason)

@@ -20,7 +20,7 @@ fail_fast the run stops ("stopped") after the first case that fails a clause.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -162,12 +162,12 @@ def run(
     if any(item.relations for item in items):
         active.add("PASA-CERT-14")
     _clear_failures(Path(out))
-    def reproduce(case_id: str, saved: Path) -> str:
-        command = source.reproduce(case_id, saved)
-        return command if declaration.file is None else f"{command} --declare {declaration.file}"
-
     certificate = Certificate(
-        Path(out), header, active, len(items) + len(not_generated), reproduce
+        Path(out),
+        header,
+        active,
+        len(items) + len(not_generated),
+        _reproduction(source, declaration),
     )
     for case_id, reason in not_generated:
         certificate.not_applicable(case_id, reason)
@@ -196,6 +196,17 @@ def run(
     certificate.finish(status)
     document = certificate.document()
     return Outcome(document["certified"], status, document, Path(out))
+
+
+def _reproduction(source: Source, declared: Declaration) -> Callable[[str, Path], str]:
+    """The source's reproduction command, with `--declare FILE` when the declaration was
+    read from a file."""
+
+    def reproduce(case_id: str, saved: Path) -> str:
+        command = source.reproduce(case_id, saved)
+        return command if declared.file is None else f"{command} --declare {declared.file}"
+
+    return reproduce
 
 
 def _clear_failures(out: Path) -> None:

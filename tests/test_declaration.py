@@ -122,6 +122,8 @@ def test_the_callable_the_file_and_the_default(tmp_path):
     assert carried.source == "attribute" and from_file.source == str(FIXED_TILES)
     assert carried.supports == from_file.supports  # the TOML beside it says the same
     assert declaration.resolve(None, print) == Declaration()
+    sent = declaration.resolve(None, declared_backends.flash_fixed_tiles.pasa_declaration)
+    assert sent == carried  # the attribute's value as an isolated child sends it back
     assert tomllib.loads(FIXED_TILES.read_text())["algorithm"]["class"] == "softmax"
 
 

@@ -575,14 +575,19 @@ def of(function: Any) -> Declaration | None:
 
 
 def resolve(given: str | Path | Declaration | Mapping[str, Any] | None,
-            function: Any = None) -> Declaration:
+            carried: Any = None) -> Declaration:
     """The declaration a certification uses (PASA-CERT-7): the one given (a TOML file, a
-    mapping or a Declaration: `--declare FILE`), else the one the callable carries (`of`),
-    else the default Declaration()."""
+    mapping or a Declaration: `--declare FILE`), else the backend's own (`carried`: the
+    callable, whose `pasa_declaration` is read, or that attribute's value as a mapping or
+    Declaration, e.g. sent back by an isolated child), else the default Declaration()."""
     if isinstance(given, Declaration):
         return given
     if isinstance(given, Mapping):
         return from_mapping(given)
     if given is not None:
         return load(given)
-    return of(function) or Declaration()
+    if isinstance(carried, Declaration):
+        return carried
+    if isinstance(carried, Mapping):
+        return from_mapping(carried, source="attribute")
+    return of(carried) or Declaration()

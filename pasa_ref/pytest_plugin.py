@@ -9,7 +9,8 @@ adds one test item per clause, `pasa-certify::PASA-CERT-n`. The first item to ru
 the certification (once per session, certificate written to --pasa-out); each item then
 passes, fails with its clause's worst case and reproduction command, or is skipped when its
 clause is N/A or NOT RUN. The report header names the backend, its version, the profile,
-level and seed. With no backend named (option or $PASA_BACKEND) nothing is added.
+level and seed, and the declared scope (--pasa-declare FILE, else the backend's
+pasa_declaration, else the default; PASA-CERT-7). With no backend named (option or $PASA_BACKEND) nothing is added.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from pasa_ref.certify import backend as backends
-from pasa_ref.certify import thresholds
+from pasa_ref.certify import declaration, thresholds
 from pasa_ref.certify.criteria import CLAUSES, Clause
 from pasa_ref.certify.runner import ENVIRONMENT_VARIABLE, Outcome, certify
 
@@ -87,14 +88,16 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     profile, level, seed = _settings(config)
     try:
-        version = backends.load(name).version
-    except backends.BackendError as error:
+        loaded = backends.load(name)
+        declared = declaration.resolve(config.getoption("--pasa-declare"), loaded.function)
+    except (backends.BackendError, declaration.DeclarationError) as error:
         return [f"pasa-ref certify: {error}"]
     return [
         (
-            f"pasa-ref certify: backend {name} (version {version}), profile {profile}, "
+            f"pasa-ref certify: backend {name} (version {loaded.version}), profile {profile}, "
             f"level {level}, seed {seed}"
-        )
+        ),
+        f"pasa-ref certify: declared scope ({declared.source}): {declared.scope_text()}",
     ]
 
 

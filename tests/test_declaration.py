@@ -302,6 +302,8 @@ def test_declare_on_the_command_line(tmp_path):
     bad.write_text("[supports]\nhead_dim = { values = [] }\n")
     result = runner.invoke(main, ["certify", "--declare", str(bad), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "'supports.head_dim.values'" in result.output
+    result = runner.invoke(main, ["gen", "--declare", str(bad), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "'supports.head_dim.values'" in result.output
     cases = tmp_path / "cases"
     result = runner.invoke(
         main, ["gen", "--profile", "fp16-mixed", "--declare", str(FIXED_TILES), "-o", str(cases)]
@@ -323,3 +325,7 @@ def test_declare_on_the_command_line(tmp_path):
     assert doc["plan"]["sha256"] == manifest["plan_sha256"] and not outcome.certified
     contract = next(c for c in doc["clauses"] if c["id"] == "PASA-CERT-10")
     assert contract["worst"]["reproduce"].endswith(f"--declare {FIXED_TILES}")
+    result = runner.invoke(
+        main, ["verify", str(cases), str(tmp_path), "--declare", str(bad), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "'supports.head_dim.values'" in result.output

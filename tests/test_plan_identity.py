@@ -108,14 +108,15 @@ def _wheel_route(script: Path, declared: Path, tmp: Path) -> tuple:
 def _plugin_route(declared: Path, tmp: Path) -> str:
     (tmp / "conftest.py").write_text(PLUGIN_CONFTEST)
     (tmp / "test_user.py").write_text("def test_users_own():\n    pass\n")
-    _run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pasa-backend",
+    output = _run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pasa-backend",
          "pasa_ref.kernels.flash:attention", "--pasa-profile", PROFILE, "--pasa-level",
          str(LEVEL), "--pasa-seed", str(SEED), "--pasa-declare", str(declared), "--pasa-out",
          str(tmp / "cert"), str(tmp / "test_user.py")],
         tmp,
         codes=(0, 1),  # the plan is the point here, not the verdict
     )
+    assert f"declared scope ({declared}): softmax class" in output
     certificate = json.loads((tmp / "cert" / "certificate.json").read_text())
     assert certificate["declaration"]["supports"]["seq_k"]["max"] == 256
     return certificate["plan"]["sha256"]

@@ -10,6 +10,7 @@ levels.draw turned them off. No network: the wheel is built with --no-build-isol
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -53,10 +54,14 @@ settings.load_profile("user")
 """
 
 
+_HASH_SEEDS = itertools.count(1)
+
+
 def _run(
     command: list[str], cwd: Path, pythonpath: Path | None = None, codes: tuple = (0,)
 ) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("PASA_BACKEND", "PYTHONPATH")}
+    env["PYTHONHASHSEED"] = str(next(_HASH_SEEDS))  # no route may depend on set order
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     result = subprocess.run(

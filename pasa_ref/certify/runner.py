@@ -23,10 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from pasa_ref import __version__, profiles
+from pasa_ref import __version__, display, profiles
 from pasa_ref.cases import Case, CaseFileError
 from pasa_ref.certify import criteria, evidence, levels, thresholds
 from pasa_ref.certify.backend import DEFAULT, Backend, Call, Caller, Request, load
@@ -123,12 +120,18 @@ def run(
     conf: thresholds.Conformance,
     progress: bool = False,
     fail_fast: bool = False,
+    origins: Sequence[dict[str, Any]] | None = None,
 ) -> Outcome:
-    """Certify the outputs of `source` on `items`; the certificate goes to `out`."""
+    """Certify the outputs of `source` on `items`; the certificate goes to `out`. `origins`:
+    for case files given one by one (a case run), where each came from (`case_origin`);
+    None for a level's plan."""
     header = {
         "profile": profile.name,
         "level": level,
         "seed": seed,
+        "run": (
+            {"kind": "level"} if origins is None else {"kind": "cases", "cases": list(origins)}
+        ),
         "backend": source.identity(),
         "spec": spec_identity(),
         "pasa_ref": __version__,
@@ -141,13 +144,12 @@ def run(
     certificate = Certificate(Path(out), header, active, len(items), source.reproduce)
     status = "finished"
     try:
-        with _progress(progress) as bar:
-            task = bar.add_task("certify", total=len(items))
+        with display.progress("certify", len(items), quiet=not progress) as shown:
             for item in items:
-                bar.update(task, description=item.id)
+                shown.update(note=item.id)
                 findings = criteria.evaluate(gather(item, source, profile), conf)
                 certificate.add(item.id, item.case, findings)
-                bar.advance(task)
+                shown.advance()
                 if fail_fast and not all(finding.passed for finding in findings):
                     status = "stopped"
                     break
@@ -168,16 +170,20 @@ def _clear_failures(out: Path) -> None:
             path.unlink()
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description:<32}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-        transient=False,
-    )
+#: the metadata that says where a case came from: a level's plan (group, level, seed, written
+#: by `pasa gen` and by saved failures) or a search (kernel, objective, seed: `pasa hunt`)
+ORIGIN_KEYS = ("group", "level", "kernel", "objective", "seed")
+
+
+def case_origin(path: Path) -> dict[str, Any]:
+    """Where a case file given with --case came from, as its own metadata records it: its
+    file, id (else the file's stem) and ORIGIN_KEYS (None where it records none)."""
+    meta = Case.load(path).metadata
+    return {
+        "file": str(path),
+        "id": meta.get("id", path.stem),
+        **{key: meta.get(key) for key in ORIGIN_KEYS},
+    }
 
 
 def replay_items(paths: Iterable[Path], profile: Profile) -> list[Item]:
@@ -231,6 +237,7 @@ def certify(
         if cases
         else levels.plan(level, prof, seed, conf, [Path(p) for p in corpus])
     )
+    origins = [case_origin(Path(p)) for p in cases] if cases else None
     with Caller(resolved, prof.name, timeout=timeout or conf.timeout_s, isolate=isolate) as caller:
         return run(
             items,
@@ -242,4 +249,5 @@ def certify(
             conf=conf,
             progress=progress,
             fail_fast=fail_fast,
+            origins=origins,
         )

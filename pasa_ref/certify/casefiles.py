@@ -69,7 +69,7 @@ def generate(
         if reason is not None:
             skipped.append({"id": item.id, "reason": reason})
             continue
-        item.case.save(out / item.id, {"repeat": item.repeat})
+        item.case.save(out / item.id, {"repeat": item.repeat, "level": level, "seed": seed})
         entries.append(_entry(item.case, prof, item.repeat))
         for relation in item.relations:
             relation.case.save(out / str(relation.case.metadata["id"]), {"repeat": False})
@@ -93,8 +93,11 @@ def generate(
 class FileSource:
     """Outputs read from OUTPUTS/<id>.npz (and REPEAT/<id>.npz for the second run)."""
 
-    def __init__(self, cases: Path, outputs: Path, repeat: Path | None, profile: Profile) -> None:
+    def __init__(
+        self, cases: Path, outputs: Path, repeat: Path | None, profile: Profile, name: str
+    ) -> None:
         self.cases, self.outputs, self.repeat_dir, self.profile = cases, outputs, repeat, profile
+        self.name = name
 
     def call(self, case_id: str, case: Case, request: Request, repeat: bool) -> Call:
         path = (self.repeat_dir if repeat else self.outputs) / f"{case_id}.npz"
@@ -107,7 +110,7 @@ class FileSource:
 
     def identity(self) -> dict[str, Any]:
         return {
-            "name": f"case files {self.outputs}",
+            "name": self.name,
             "version": None,
             "file": None,
             "sha256": None,
@@ -143,9 +146,11 @@ def verify(
     fail_fast: bool = False,
     progress: bool = False,
     declaration: Declaration | None = None,
+    name: str | None = None,
 ) -> Outcome:
     """Certify the output files in `outputs` for the cases `pasa gen` wrote in `cases`,
-    under `declaration` (default: the one `pasa gen` wrote into the manifest)."""
+    under `declaration` (default: the one `pasa gen` wrote into the manifest); the kernel is
+    called `name` (default: the name of the outputs directory)."""
     cases, outputs = Path(cases), Path(outputs)
     manifest = read_manifest(cases)
     prof = profiles.get(manifest["profile"])
@@ -177,7 +182,10 @@ def verify(
                 repeat=entry["repeat"] and repeat is not None,
             )
         )
-    source = FileSource(cases, outputs, None if repeat is None else Path(repeat), prof)
+    source = FileSource(
+        cases, outputs, None if repeat is None else Path(repeat), prof,
+        name or outputs.resolve().name,
+    )
     return run(
         items,
         source,

@@ -25,10 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from pasa_ref import __version__, profiles
+from pasa_ref import __version__, display, profiles
 from pasa_ref.cases import Case, CaseFileError
 from pasa_ref.certify import criteria, declaration, evidence, levels, thresholds
 from pasa_ref.certify.backend import DEFAULT, Backend, Call, Caller, Request, load
@@ -134,8 +131,11 @@ def run(
     declaration: Declaration | None = None,
     not_generated: Sequence[tuple[str, str]] = (),
     plan_sha256: str | None = None,
+    origins: Sequence[dict[str, Any]] | None = None,
 ) -> Outcome:
-    """Certify the outputs of `source` on `items`; the certificate goes to `out`.
+    """Certify the outputs of `source` on `items`; the certificate goes to `out`. `origins`:
+    for case files given one by one (a case run), where each came from (`case_origin`);
+    None for a level's plan.
 
     An item outside the declared scope (Declaration.applicable) is not applicable: counted
     and listed with its reason, never called (PASA-CERT-7). `not_generated` lists (id,
@@ -146,6 +146,9 @@ def run(
         "profile": profile.name,
         "level": level,
         "seed": seed,
+        "run": (
+            {"kind": "level"} if origins is None else {"kind": "cases", "cases": list(origins)}
+        ),
         "declaration": declaration.mapping(),
         "scope": declaration.scope_text(),
         "exceptions": declaration.conventions.exceptions(),
@@ -173,18 +176,17 @@ def run(
         certificate.not_applicable(case_id, reason)
     status = "finished"
     try:
-        with _progress(progress) as bar:
-            task = bar.add_task("certify", total=len(items))
+        with display.progress("certify", len(items), quiet=not progress) as shown:
             for item in items:
-                bar.update(task, description=item.id)
+                shown.update(note=item.id)
                 reason = declaration.applicable(item.case, profile.name)
                 if reason is not None:
                     certificate.not_applicable(item.id, reason)
-                    bar.advance(task)
+                    shown.advance()
                     continue
                 findings = criteria.evaluate(gather(item, source, profile, declaration), conf)
                 certificate.add(item.id, item.case, findings)
-                bar.advance(task)
+                shown.advance()
                 if fail_fast and not all(finding.passed for finding in findings):
                     status = "stopped"
                     break
@@ -216,16 +218,20 @@ def _clear_failures(out: Path) -> None:
             path.unlink()
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description:<32}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-        transient=False,
-    )
+#: the metadata that says where a case came from: a level's plan (group, level, seed, written
+#: by `pasa gen` and by saved failures) or a search (kernel, objective, seed: `pasa hunt`)
+ORIGIN_KEYS = ("group", "level", "kernel", "objective", "seed")
+
+
+def case_origin(path: Path) -> dict[str, Any]:
+    """Where a case file given with --case came from, as its own metadata records it: its
+    file, id (else the file's stem) and ORIGIN_KEYS (None where it records none)."""
+    meta = Case.load(path).metadata
+    return {
+        "file": str(path),
+        "id": meta.get("id", path.stem),
+        **{key: meta.get(key) for key in ORIGIN_KEYS},
+    }
 
 
 def replay_items(paths: Iterable[Path], profile: Profile) -> list[Item]:
@@ -283,6 +289,7 @@ def certify(
         if cases
         else levels.plan(level, prof, seed, conf, [Path(p) for p in corpus], declared)
     )
+    origins = [case_origin(Path(p)) for p in cases] if cases else None
     with Caller(resolved, prof.name, timeout=timeout or conf.timeout_s, isolate=isolate) as caller:
         return run(
             items,
@@ -295,4 +302,5 @@ def certify(
             progress=progress,
             fail_fast=fail_fast,
             declaration=declared,
+            origins=origins,
         )

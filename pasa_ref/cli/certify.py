@@ -12,10 +12,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from pasa_ref import profiles
+from pasa_ref import display, profiles
 from pasa_ref.cases import CaseFileError
 from pasa_ref.certify.backend import BackendError
-from pasa_ref.certify.certificate import summary_table
+from pasa_ref.certify.certificate import SUMMARY_HEADER, scope_line, summary_rows, summary_title
 from pasa_ref.certify.declaration import DeclarationError
 from pasa_ref.certify.runner import certify
 
@@ -54,16 +54,19 @@ def importable_from_cwd() -> None:
         sys.path.insert(0, os.getcwd())
 
 
-def console() -> Console:
-    """The terminal, or 120 columns when the output is a file or a pipe."""
-    terminal = Console()
-    return terminal if terminal.is_terminal else Console(width=120)
-
-
 def report(outcome, console: Console) -> None:
     """Print the summary table, the failures' reproduction commands and where the files are."""
     doc = outcome.document
-    console.print(summary_table(doc))
+    display.print_table(
+        console,
+        summary_title(doc),
+        SUMMARY_HEADER,
+        summary_rows(doc),
+        right=("cases", "failed", "severity"),
+        wrap=("worst case",),
+    )
+    na = doc["cases"]["not_applicable"]
+    display.line(console, scope_line(doc) + (f"; {na} case(s) not applicable" if na else ""))
     for clause in doc["clauses"]:
         worst = clause["worst"]
         if clause["verdict"] == "FAIL" and worst is not None:
@@ -114,7 +117,7 @@ def report(outcome, console: Console) -> None:
 @corpus_directories
 @declaration_file
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop after the first failing case.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def command(
     backend, profile, level, seed, out, timeout, isolate, cases, corpus, declare, fail_fast,
     quiet
@@ -139,5 +142,5 @@ def command(
         )
     except (BackendError, CaseFileError, DeclarationError) as error:
         raise click.UsageError(str(error)) from None
-    report(outcome, console())
+    report(outcome, display.console())
     raise click.exceptions.Exit(outcome.exit_code)

@@ -25,7 +25,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
@@ -150,14 +150,27 @@ class Certificate:
         self.status = "running"
         self.reproduce = reproduce
         self.records = {c.id: ClauseRecord(c, active=c.id in active) for c in CLAUSES}
+        self.calls: dict[str, Any] = {
+            "made": 0, "failed": 0, "kernel_seconds": 0.0, "in_fresh_child": []
+        }
         self.started = _now()
         self._clock = time.perf_counter()
         (self.out / "failures").mkdir(parents=True, exist_ok=True)
         self.write()
 
-    def add(self, case_id: str, case: Case, findings: list[Finding]) -> None:
+    def add(
+        self, case_id: str, case: Case, findings: list[Finding], calls: Sequence[Any] = ()
+    ) -> None:
+        """Record a case's findings; `calls` are its (label, backend.Call) pairs, counted
+        for the kernel's own time and for the calls that ran in a fresh child process."""
         for finding in findings:
             self._record(case_id, case, finding)
+        for label, call in calls:
+            self.calls["made"] += 1
+            self.calls["failed"] += not call.ok
+            self.calls["kernel_seconds"] += call.seconds
+            if call.fresh_child:
+                self.calls["in_fresh_child"].append(label)
         self.done += 1
         self.write()
 
@@ -206,6 +219,7 @@ class Certificate:
 
     def document(self) -> dict[str, Any]:
         complete = self.status == "finished"
+        elapsed = time.perf_counter() - self._clock
         return _json_safe(
             {
                 "schema": SCHEMA,
@@ -216,7 +230,12 @@ class Certificate:
                 "cases": {"planned": self.planned, "done": self.done},
                 "started": self.started,
                 "updated": _now(),
-                "elapsed_s": round(time.perf_counter() - self._clock, 3),
+                "elapsed_s": round(elapsed, 3),
+                "calls": {
+                    **self.calls,
+                    "kernel_seconds": round(self.calls["kernel_seconds"], 3),
+                    "suite_seconds": round(elapsed - self.calls["kernel_seconds"], 3),
+                },
                 "clauses": [record.to_json() for record in self.records.values()],
             }
         )
@@ -254,6 +273,7 @@ def markdown(doc: dict[str, Any]) -> str:
             f"- cases: {doc['cases']['done']} of {doc['cases']['planned']}, "
             f"{doc['elapsed_s']:.1f} s, {doc['started']} .. {doc['updated']}"
         ),
+        _calls_line(doc.get("calls")),
         "- environment: " + ", ".join(f"{k} {v}" for k, v in doc["environment"].items()),
         "",
         "| clause | criterion | verdict | evaluated | failed | worst case | severity |",
@@ -286,6 +306,18 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [f"- `{failure['case']}`: {failure['message']}" for failure in clause["failures"]]
         lines.append("")
     return "\n".join(lines)
+
+
+def _calls_line(calls: dict[str, Any] | None) -> str:
+    if not calls:
+        return "- calls: not recorded"
+    fresh = calls["in_fresh_child"]
+    listed = ", ".join(fresh[:LISTED_FAILURES]) + (" ..." if len(fresh) > LISTED_FAILURES else "")
+    return (
+        f"- calls: {calls['made']} ({calls['failed']} failed), kernel {calls['kernel_seconds']:.2f}"
+        f" s, suite {calls['suite_seconds']:.2f} s; in a fresh child process: {len(fresh)}"
+        + (f" ({listed})" if fresh else "")
+    )
 
 
 def _severity_text(worst: dict[str, Any] | None) -> str:

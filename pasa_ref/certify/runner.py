@@ -18,18 +18,20 @@ fail_fast the run stops ("stopped") after the first case that fails a clause.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from rich.console import Console
+from threadpoolctl import ThreadpoolController
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pasa_ref import __version__, profiles
 from pasa_ref.cases import Case, CaseFileError
 from pasa_ref.certify import criteria, evidence, levels, thresholds
-from pasa_ref.certify.backend import DEFAULT, Backend, Call, Caller, Request, load
+from pasa_ref.certify.backend import DEFAULT, Backend, Call, Caller, Request
 from pasa_ref.certify.certificate import Certificate, environment, spec_identity
 from pasa_ref.certify.criteria import CLAUSES
 from pasa_ref.certify.evidence import Evidence, RelationEvidence
@@ -39,10 +41,18 @@ from pasa_ref.profiles import Profile
 __all__ = ["BackendSource", "Outcome", "Source", "backend_name", "certify", "run"]
 
 ENVIRONMENT_VARIABLE = "PASA_BACKEND"
+#: BLAS threads of pasa-ref's own numerics (oracle, reference kernel): one, so that the
+#: small matrix products of a case do not oversubscribe the cores (PASA-CERT-53)
+BLAS_THREADS = 1
+_blas = ThreadpoolController()
+LabelledCall = tuple[str, Call]
 
 
 class Source(Protocol):
-    """Where outputs come from."""
+    """Where outputs come from. `unusable` is None, or why no call can be made (the run
+    stops after the case at hand)."""
+
+    unusable: str | None
 
     def call(self, case_id: str, case: Case, request: Request, repeat: bool) -> Call: ...
 
@@ -70,17 +80,22 @@ def backend_name(name: str | None) -> str:
 
 
 class BackendSource:
-    """Outputs from calling a Python backend."""
+    """Outputs from calling a Python backend through a Caller (in-process or isolated; the
+    identity comes from wherever the backend was loaded)."""
 
-    def __init__(self, backend: Backend, caller: Caller, profile: Profile) -> None:
-        self.backend, self.caller, self.profile = backend, caller, profile
+    def __init__(self, caller: Caller, profile: Profile) -> None:
+        self.caller, self.profile = caller, profile
+
+    @property
+    def unusable(self) -> str | None:
+        return self.caller.unusable
 
     def call(self, case_id: str, case: Case, request: Request, repeat: bool) -> Call:
         return self.caller(request)
 
     def identity(self) -> dict[str, Any]:
         return {
-            **self.backend.identity(),
+            **self.caller.identity.to_json(),
             "isolated": self.caller.isolate,
             "timeout_s": self.caller.timeout,
         }
@@ -88,14 +103,17 @@ class BackendSource:
     def reproduce(self, case_id: str, saved: Path) -> str:
         isolate = " --isolate" if self.caller.isolate else ""
         return (
-            f"pasa certify {self.backend.name} --profile {self.profile.name}{isolate} "
-            f"--case {saved}"
+            f"pasa certify {shlex.quote(self.caller.name)} --profile {self.profile.name}"
+            f"{isolate} --case {shlex.quote(str(saved))}"
         )
 
 
-def gather(item: Item, source: Source, profile: Profile) -> Evidence:
-    """Everything the criteria need for one item."""
-    truth = evidence.truth(item.case, profile)
+def gather(item: Item, source: Source, profile: Profile) -> tuple[Evidence, list[LabelledCall]]:
+    """Everything the criteria need for one item, and its calls labelled for the certificate.
+    pasa-ref's own numerics run with BLAS_THREADS BLAS threads (the backend's calls do not)."""
+    with _blas.limit(limits=BLAS_THREADS):
+        truth = evidence.truth(item.case, profile)
+        references = [evidence.reference_output(t.case, profile) for t in item.relations]
     request = evidence.request(item.case, truth.inputs)
     first = source.call(item.id, item.case, request, repeat=False)
     second = source.call(item.id, item.case, request, repeat=True) if item.repeat else None
@@ -105,11 +123,13 @@ def gather(item: Item, source: Source, profile: Profile) -> Evidence:
             call=source.call(
                 str(t.case.metadata["id"]), t.case, evidence.request(t.case), repeat=False
             ),
-            reference=evidence.reference_output(t.case, profile),
+            reference=reference,
         )
-        for t in item.relations
+        for t, reference in zip(item.relations, references, strict=True)
     )
-    return Evidence(item.case, profile, truth, first, second, relations)
+    calls = [(item.id, first)] + ([(f"{item.id} (repeat)", second)] if second else [])
+    calls += [(str(r.transformed.case.metadata["id"]), r.call) for r in relations]
+    return Evidence(item.case, profile, truth, first, second, relations), calls
 
 
 def run(
@@ -145,10 +165,12 @@ def run(
             task = bar.add_task("certify", total=len(items))
             for item in items:
                 bar.update(task, description=item.id)
-                findings = criteria.evaluate(gather(item, source, profile), conf)
-                certificate.add(item.id, item.case, findings)
+                gathered, calls = gather(item, source, profile)
+                findings = criteria.evaluate(gathered, conf)
+                certificate.add(item.id, item.case, findings, calls)
                 bar.advance(task)
-                if fail_fast and not all(finding.passed for finding in findings):
+                failed = not all(finding.passed for finding in findings)
+                if (fail_fast and failed) or source.unusable is not None:
                     status = "stopped"
                     break
     except KeyboardInterrupt:
@@ -225,16 +247,16 @@ def certify(
     seed = conf.default_seed if seed is None else seed
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"argument 'seed': expected an integer >= 0, got {seed!r}")
-    resolved = backend if isinstance(backend, Backend) else load(backend_name(backend))
     items = (
         replay_items([Path(p) for p in cases], prof)
         if cases
         else levels.plan(level, prof, seed, conf, [Path(p) for p in corpus])
     )
-    with Caller(resolved, prof.name, timeout=timeout or conf.timeout_s, isolate=isolate) as caller:
+    named = backend if isinstance(backend, Backend) else backend_name(backend)
+    with Caller(named, prof.name, timeout=timeout or conf.timeout_s, isolate=isolate) as caller:
         return run(
             items,
-            BackendSource(resolved, caller, prof),
+            BackendSource(caller, prof),
             profile=prof,
             level=level,
             seed=seed,

@@ -5,8 +5,6 @@ Exit status: 0 certified, 1 not certified, 2 usage error."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import click
@@ -14,7 +12,7 @@ from rich.console import Console
 
 from pasa_ref import profiles
 from pasa_ref.cases import CaseFileError
-from pasa_ref.certify.backend import BackendError
+from pasa_ref.certify.backend import BackendError, importable_from_cwd
 from pasa_ref.certify.certificate import summary_table
 from pasa_ref.certify.runner import certify
 
@@ -34,12 +32,6 @@ certificate_out = click.option(
     show_default=True,
     help="Directory of certificate.json, certificate.md and failures/.",
 )
-
-
-def importable_from_cwd() -> None:
-    """Put the current directory first on sys.path, as `python -m` does (PASA-CERT-2)."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
 
 
 def console() -> Console:

@@ -451,16 +451,17 @@ class Caller:
             self._child.stop()
             self._child = None
 
-    def __call__(self, request: Request) -> Call:
+    def __call__(self, request: Request, profile: str | None = None) -> Call:
+        """One call; `profile` (default: the Caller's) is passed when the backend takes it."""
         if self.unusable is not None:
             return Call(None, self._failure[0], self.unusable, 0.0)
         if not self.isolate:
-            return self._in_thread(request)
-        return self._in_child(request)
+            return self._in_thread(request, profile or self.profile)
+        return self._in_child(request, profile or self.profile)
 
-    def _in_child(self, request: Request) -> Call:
+    def _in_child(self, request: Request, profile: str) -> Call:
         if self._child is None:
-            self._child = _Child(self.name, self.profile)
+            self._child = _Child(self.name)
         child = self._child
         fresh = child.calls == 0
         if fresh and child.identity is None:
@@ -474,18 +475,18 @@ class Caller:
                 self._discard()
                 self._mark_unusable("crash" if kind == "load-error" else kind, message)
                 return Call(None, self._failure[0], self.unusable or message, 0.0, fresh)
-        call = child.call(request, self.timeout, fresh)
+        call = child.call(request, profile, self.timeout, fresh)
         if not call.ok:  # any failure may leave the process poisoned: start a fresh child now
             self._discard()
-            self._child = _Child(self.name, self.profile)
+            self._child = _Child(self.name)
         return call
 
-    def _in_thread(self, request: Request) -> Call:
+    def _in_thread(self, request: Request, profile: str) -> Call:
         assert self._backend is not None
-        profile = self.profile if self._backend.takes_profile else None
+        passed = profile if self._backend.takes_profile else None
         box: list[Call] = []
         worker = threading.Thread(
-            target=lambda: box.append(_invoke(self._backend.function, request, profile)),
+            target=lambda: box.append(_invoke(self._backend.function, request, passed)),
             name="pasa-certify-backend",
             daemon=True,
         )
@@ -495,7 +496,7 @@ class Caller:
         if worker.is_alive() or not box:
             _interrupt(worker)
             self.isolate = True  # the later calls run in a child process: a hang costs once
-            self._child = _Child(self.name, self.profile)
+            self._child = _Child(self.name)
             return Call(
                 None,
                 "timeout",
@@ -510,11 +511,11 @@ class _Child:
     """A spawned process that imports the backend once and serves calls over a pipe. It is
     started at construction; `ready` waits for its identity."""
 
-    def __init__(self, name: str, profile: str) -> None:
+    def __init__(self, name: str) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, child_end = context.Pipe()
         self.process = context.Process(
-            target=_serve, args=(name, profile, child_end), name="pasa-certify-backend",
+            target=_serve, args=(name, child_end), name="pasa-certify-backend",
             daemon=True,
         )
         self.started = time.monotonic()
@@ -544,7 +545,7 @@ class _Child:
         except wire.WireError as error:
             return "undecodable", f"the child process sent {error} while loading the backend"
 
-    def call(self, request: Request, timeout: float, fresh: bool) -> Call:
+    def call(self, request: Request, profile: str, timeout: float, fresh: bool) -> Call:
         self.calls += 1
         start = time.perf_counter()
 
@@ -552,7 +553,7 @@ class _Child:
             return Call(None, kind, message, time.perf_counter() - start, fresh)
 
         try:
-            self.conn.send(request)
+            self.conn.send((request, profile))
             if not self.conn.poll(timeout):
                 return failed("timeout", f"no result after {timeout:g} s (the child process "
                                          "was killed)")
@@ -588,9 +589,9 @@ class _Child:
         self.conn.close()
 
 
-def _serve(name: str, profile: str, conn: Connection) -> None:
-    """Child process: load the backend, send its identity, then answer Requests (pickled by
-    the parent, which the child trusts) with wire frames until the pipe closes. Ctrl-C is
+def _serve(name: str, conn: Connection) -> None:
+    """Child process: load the backend, send its identity, then answer (Request, profile)
+    pairs (pickled by the parent, which the child trusts) with wire frames until the pipe closes. Ctrl-C is
     left to the parent, which stops the child."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -599,13 +600,12 @@ def _serve(name: str, profile: str, conn: Connection) -> None:
         wire.send_header(conn, {"kind": "load-error", "message": wire.short(str(error))})
         return
     wire.send_header(conn, {"kind": "ready", "identity": backend.identity.to_json()})
-    passed = profile if backend.takes_profile else None
     while True:
         try:
-            request = conn.recv()
+            request, profile = conn.recv()
         except EOFError:
             return
-        call = _invoke(backend.function, request, passed)
+        call = _invoke(backend.function, request, profile if backend.takes_profile else None)
         if call.output is None:
             wire.send_header(conn, {"kind": "failure", "failure": call.failure,
                                     "message": wire.short(call.message), "seconds": call.seconds})

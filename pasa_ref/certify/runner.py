@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rich.console import Console
-from threadpoolctl import ThreadpoolController
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pasa_ref import __version__, profiles
+from pasa_ref import __version__, blas, profiles
 from pasa_ref.cases import Case, CaseFileError
 from pasa_ref.certify import criteria, evidence, levels, thresholds
 from pasa_ref.certify.backend import DEFAULT, Backend, Call, Caller, Request
@@ -41,10 +40,6 @@ from pasa_ref.profiles import Profile
 __all__ = ["BackendSource", "Outcome", "Source", "backend_name", "certify", "run"]
 
 ENVIRONMENT_VARIABLE = "PASA_BACKEND"
-#: BLAS threads of pasa-ref's own numerics (oracle, reference kernel): one, so that the
-#: small matrix products of a case do not oversubscribe the cores (PASA-CERT-53)
-BLAS_THREADS = 1
-_blas = ThreadpoolController()
 LabelledCall = tuple[str, Call]
 
 
@@ -110,8 +105,8 @@ class BackendSource:
 
 def gather(item: Item, source: Source, profile: Profile) -> tuple[Evidence, list[LabelledCall]]:
     """Everything the criteria need for one item, and its calls labelled for the certificate.
-    pasa-ref's own numerics run with BLAS_THREADS BLAS threads (the backend's calls do not)."""
-    with _blas.limit(limits=BLAS_THREADS):
+    pasa-ref's own numerics run with pasa_ref.blas.THREADS BLAS threads (the calls do not)."""
+    with blas.limited():
         truth = evidence.truth(item.case, profile)
         references = [evidence.reference_output(t.case, profile) for t in item.relations]
     request = evidence.request(item.case, truth.inputs)

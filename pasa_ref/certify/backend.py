@@ -413,7 +413,7 @@ class Caller:
         self._backend: Backend | None = None
         self._child: _Child | None = None
         if isolate:
-            self._child = _Child(self.name, profile)
+            self._child = _Child(self.name)
             self.identity = self._first_identity()
         else:
             self._backend = backend if isinstance(backend, Backend) else load(backend)

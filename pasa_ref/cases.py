@@ -13,8 +13,14 @@ allow_pickle=False) with these members:
     mask        optional bool array broadcastable to B x Hq x S1 x S2, True = visible
 
 and beside it, with the same stem, a .json file of metadata (what made the case, what it
-showed). An output file for a case is an .npz with one member `out` (B x Hq x S1 x Dv; bf16 as
-uint16 bit patterns, float16/float32/float64 as themselves).
+showed; specs/case.schema.json). An output file for a case is an .npz with one member `out`
+(B x Hq x S1 x Dv; bf16 as uint16 bit patterns, float16/float32/float64 as themselves).
+
+Files are untrusted (PASA-CASE-4): `read_members` checks the zip's member names, that they
+are stored uncompressed, each .npy header's dtype and rank, and that the data has exactly the
+declared size within `size_limit()`, all before reading any data; `read_json` bounds and
+schema-checks sidecars and manifests. Every problem is a one-line CaseFileError naming the
+file (and member or JSON path).
 """
 
 from __future__ import annotations
@@ -34,7 +40,17 @@ import numpy as np
 from pasa_ref import schemas
 from pasa_ref.inputs import InputError, validate
 
-__all__ = ["DTYPES", "Case", "CaseFileError", "load_output", "save_output"]
+__all__ = [
+    "DTYPES",
+    "Case",
+    "CaseFileError",
+    "load_output",
+    "read_json",
+    "read_members",
+    "read_metadata",
+    "save_output",
+    "size_limit",
+]
 
 DTYPES = {
     "float16": np.dtype(np.float16),

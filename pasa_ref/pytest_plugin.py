@@ -78,10 +78,13 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if not name:
         return None
     profile, level, seed = _settings(config)
-    try:
-        version = backends.load(name).version
-    except backends.BackendError as error:
-        return [f"pasa-ref certify: {error}"]
+    if config.getoption("--pasa-isolate"):  # isolated: never imported in this process
+        version = "loaded in a child process"
+    else:
+        try:
+            version = backends.load(name).identity.version
+        except backends.BackendError as error:
+            return [f"pasa-ref certify: {error}"]
     return [
         (
             f"pasa-ref certify: backend {name} (version {version}), profile {profile}, "

@@ -465,21 +465,26 @@ class Caller:
         child = self._child
         fresh = child.calls == 0
         if fresh and child.identity is None:
-            ready = child.ready(self.startup_timeout)
-            if not isinstance(ready, Identity) or ready != self.identity:
-                kind, message = (
-                    ("crash", f"a fresh child's identity {ready} differs from the first one's")
-                    if isinstance(ready, Identity)
-                    else ready
-                )
+            problem = self._replacement_problem(child)
+            if problem is not None:
                 self._discard()
-                self._mark_unusable("crash" if kind == "load-error" else kind, message)
-                return Call(None, self._failure[0], self.unusable or message, 0.0, fresh)
+                self._mark_unusable(*problem)
+                return Call(None, problem[0], str(self.unusable), 0.0, fresh)
         call = child.call(request, profile, self.timeout, fresh)
         if not call.ok:  # any failure may leave the process poisoned: start a fresh child now
             self._discard()
             self._child = _Child(self.name)
         return call
+
+    def _replacement_problem(self, child: _Child) -> tuple[str, str] | None:
+        """Why a replacement child cannot serve, as (failure kind, message), or None."""
+        ready = child.ready(self.startup_timeout)
+        if isinstance(ready, Identity):
+            if ready == self.identity:
+                return None
+            return "crash", f"a fresh child reports the identity {ready.to_json()}, not the first's"
+        kind, message = ready
+        return ("exception" if kind == "load-error" else kind), message
 
     def _in_thread(self, request: Request, profile: str) -> Call:
         assert self._backend is not None

@@ -111,7 +111,10 @@ def gather(item: Item, source: Source, profile: Profile) -> tuple[Evidence, list
         references = [evidence.reference_output(t.case, profile) for t in item.relations]
     request = evidence.request(item.case, truth.inputs)
     first = source.call(item.id, item.case, request, repeat=False)
-    second = source.call(item.id, item.case, request, repeat=True) if item.repeat else None
+    # a case whose first call timed out has failed PASA-CERT-10: its repeat would only cost
+    # a second deadline (PASA-CERT-52)
+    repeat = item.repeat and first.failure != "timeout"
+    second = source.call(item.id, item.case, request, repeat=True) if repeat else None
     relations = tuple(
         RelationEvidence(
             transformed=t,

@@ -77,12 +77,14 @@ def report(outcome, console: Console) -> None:
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Seconds one backend call may take (default: specs/conformance.toml).",
+    help="Seconds one backend call may take (default: specs/conformance.toml). A hung call "
+    "costs this once: it fails, and the later calls run in a child process.",
 )
 @click.option(
     "--isolate",
     is_flag=True,
-    help="Run the backend in a child process: a crash or hang fails a clause only.",
+    help="Run the backend in a child process, never imported here: a crash, hang or hostile "
+    "result fails a clause only.",
 )
 @click.option(
     "--case",
@@ -97,8 +99,9 @@ def report(outcome, console: Console) -> None:
 def command(
     backend, profile, level, seed, out, timeout, isolate, cases, corpus, fail_fast, quiet
 ) -> None:
-    """Certify BACKEND (package.module:function; default $PASA_BACKEND, else the bundled
-    reference kernel pasa_ref.kernels.pasa:attention) against the PASA spec."""
+    """Certify BACKEND (package.module:function, naive|flash|pasa, or an adapter such as
+    torch:flash; default $PASA_BACKEND, else the bundled reference kernel
+    pasa_ref.kernels.pasa:attention) against the PASA spec."""
     importable_from_cwd()
     try:
         outcome = certify(

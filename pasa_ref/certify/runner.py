@@ -164,7 +164,8 @@ def run(
             for item in items:
                 bar.update(task, description=item.id)
                 gathered, calls = gather(item, source, profile)
-                findings = criteria.evaluate(gathered, conf)
+                with blas.limited():
+                    findings = criteria.evaluate(gathered, conf)
                 certificate.add(item.id, item.case, findings, calls)
                 bar.advance(task)
                 failed = not all(finding.passed for finding in findings)

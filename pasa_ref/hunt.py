@@ -28,12 +28,13 @@ threshold lowered.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,10 @@ from hypothesis.control import current_build_context
 from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
 from hypothesis.errors import HypothesisWarning
 
-from pasa_ref import __version__, envelope, metrics, oracle, profiles, strategies
+from pasa_ref import __version__, blas, envelope, metrics, oracle, profiles, strategies
 from pasa_ref.cases import Case
+from pasa_ref.certify import evidence, thresholds
+from pasa_ref.certify.backend import BackendError, Caller
 from pasa_ref.kernels import KERNELS
 
 __all__ = [
@@ -58,6 +61,7 @@ __all__ = [
     "HuntConfig",
     "HuntError",
     "HuntResult",
+    "KernelFailed",
     "KernelUnderTest",
     "Observer",
     "Recorded",
@@ -82,48 +86,60 @@ class HuntError(ValueError):
     """A hunt was configured wrongly; the message names the argument."""
 
 
-@dataclass(frozen=True)
 class KernelUnderTest:
-    """A kernel called as fn(q, k, v, *, scale, causal, mask), plus profile= when it takes one
-    (the reference kernels do). `reference` names the reference kernel whose envelope guides
-    the nonfinite search."""
+    """A kernel called through pasa_ref.certify.backend, the one loader of certify, hunt and
+    replay (PASA-CERT-1..3): the protocol fn(q, k, v, *, scale, causal, mask) with scale a
+    binary64 float, profile= when it takes one, a deadline per call and optional isolation.
+    `reference` names the reference kernel whose envelope guides the nonfinite search. Close
+    it (or use it as a context manager) to stop an isolated kernel's child process."""
 
-    name: str
-    fn: Callable[..., Any]
-    reference: str
-    takes_profile: bool
+    def __init__(self, name: str, caller: Caller, reference: str) -> None:
+        self.name, self.caller, self.reference = name, caller, reference
+
+    @property
+    def takes_profile(self) -> bool:
+        return self.caller.identity.receives_profile
+
+    def __enter__(self) -> KernelUnderTest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.caller.close()
 
     def __call__(self, case: Case, profile: str) -> np.ndarray:
-        """The kernel's output for `case`, as an array of its own dtype."""
-        kwargs = case.call_kwargs()
-        if self.takes_profile:
-            kwargs["profile"] = profile
-        out = np.asarray(self.fn(case.q, case.k, case.v, **kwargs))
+        """The kernel's output for `case`, as an array of its own dtype; raises KernelFailed
+        when the call fails (exception, timeout, crash, not an array, wrong shape)."""
+        call = self.caller(evidence.request(case), profile=profile)
+        if not call.ok:
+            raise KernelFailed(f"{call.failure}: {call.message}")
+        out = call.output
         expected = (case.q.shape[0], case.q.shape[1], case.q.shape[2], case.v.shape[3])
         if out.shape != expected:
-            raise ValueError(
+            raise KernelFailed(
                 f"kernel {self.name!r}: expected an output of shape B x Hq x S1 x Dv = "
                 f"{expected}, got {out.shape}"
             )
         return out
 
 
-def load_kernel(spec: str) -> KernelUnderTest:
-    """A reference kernel ("naive", "flash", "pasa") or "package.module:function", resolved by
-    pasa_ref.certify.backend (PASA-CERT-1)."""
-    if spec in KERNELS:
-        return KernelUnderTest(spec, KERNELS[spec], spec, takes_profile=True)
-    from pasa_ref.certify.backend import BackendError, load
+class KernelFailed(Exception):
+    """A call of the kernel under test failed; the message says how (a finding, not an error
+    of the hunt)."""
 
-    if ":" not in spec:
-        raise HuntError(
-            f"argument 'kernel': expected one of {list(KERNELS)} or MODULE:FUNCTION, got {spec!r}"
-        )
+
+def load_kernel(spec: str, *, timeout: float | None = None, isolate: bool = False) -> KernelUnderTest:
+    """A reference kernel ("naive", "flash", "pasa"), "package.module:function" or an adapter
+    name, loaded by pasa_ref.certify.backend (PASA-CERT-1, -2); timeout defaults to
+    specs/conformance.toml's timeout_s."""
+    deadline = thresholds.load().timeout_s if timeout is None else timeout
     try:
-        backend = load(spec)
+        caller = Caller(spec, profiles.names()[0], timeout=deadline, isolate=isolate)
     except BackendError as error:
         raise HuntError(str(error).replace("'backend'", "'kernel'")) from None
-    return KernelUnderTest(spec, backend.function, "flash", backend.takes_profile)
+    return KernelUnderTest(spec, caller, spec if spec in KERNELS else "flash")
 
 
 @dataclass(frozen=True)
@@ -216,8 +232,8 @@ def _run(kernel: KernelUnderTest, case: Case, profile: str) -> tuple[np.ndarray,
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             return kernel(case, profile), None
-    except Exception as error:  # noqa: BLE001 (a crash of the kernel under test is a finding)
-        return np.zeros(0), f"{type(error).__name__}: {error}"
+    except KernelFailed as error:  # a failed call of the kernel under test is a finding
+        return np.zeros(0), str(error)
 
 
 @dataclass(frozen=True)
@@ -243,6 +259,8 @@ class HuntConfig:
     targeting: bool = True
     shrink: bool = True
     shrink_worst: bool = True
+    timeout: float | None = None  # seconds per kernel call (None: conformance.toml timeout_s)
+    isolate: bool = False  # run the kernel in a child process (PASA-CERT-3)
 
     def checked(self) -> HuntConfig:
         """The configuration with its seed chosen, after checking every field."""
@@ -255,6 +273,10 @@ class HuntConfig:
             raise HuntError(f"argument 'budget': expected seconds > 0, got {self.budget!r}")
         if not (isinstance(self.threshold, (int, float)) and self.threshold > 0):
             raise HuntError(f"argument 'threshold': expected a number > 0, got {self.threshold!r}")
+        if self.timeout is not None and not (
+            isinstance(self.timeout, (int, float)) and self.timeout > 0
+        ):
+            raise HuntError(f"argument 'timeout': expected seconds > 0, got {self.timeout!r}")
         chosen = self.seed if self.seed is not None else int.from_bytes(os.urandom(4), "little")
         return replace(self, seed=chosen)
 
@@ -343,9 +365,10 @@ def _current_choices() -> bytes | None:
 class _Engine:
     """One hunt: the rounds, the shrinking and the bookkeeping (PASA-HUNT-5)."""
 
-    def __init__(self, config: HuntConfig, observers: Sequence[Observer]) -> None:
+    def __init__(self, config: HuntConfig, observers: Sequence[Observer],
+                 kernel: KernelUnderTest) -> None:
         self.config = config
-        self.kernel = load_kernel(config.kernel)
+        self.kernel = kernel
         self.observers = observers
         self.result = HuntResult(config)
         self.database = _Database()
@@ -461,10 +484,24 @@ class _Engine:
             self._report(self.latest.case, self.latest.evaluation, "interrupted")
 
 
-def hunt(config: HuntConfig, observers: Sequence[Observer] = ()) -> HuntResult:
+def hunt(
+    config: HuntConfig, observers: Sequence[Observer] = (), kernel: KernelUnderTest | None = None
+) -> HuntResult:
     """Search for a failing case of config.kernel in config.profile within config.budget
-    seconds; shrink it; tell `observers` about every step (PASA-HUNT-1 .. 7)."""
-    return _Engine(config.checked(), observers).run()
+    seconds; shrink it; tell `observers` about every step (PASA-HUNT-1 .. 7). `kernel`: the
+    loaded config.kernel (default: loaded here, and closed at the end). pasa-ref's own
+    numerics run with pasa_ref.blas.THREADS BLAS threads."""
+    checked = config.checked()
+    with blas.limited():
+        if kernel is not None:
+            return _Engine(checked, observers, kernel).run()
+        with open_kernel(checked) as loaded:
+            return _Engine(checked, observers, loaded).run()
+
+
+def open_kernel(config: HuntConfig) -> KernelUnderTest:
+    """config.kernel loaded with the config's deadline and isolation."""
+    return load_kernel(config.kernel, timeout=config.timeout, isolate=config.isolate)
 
 
 @dataclass(frozen=True)
@@ -490,10 +527,26 @@ def recorded(case: Case) -> Recorded:
                     bool(meta["failed"]))
 
 
-def case_stem(config: HuntConfig) -> str:
-    """File stem of a hunt's case: KERNEL-PROFILE-OBJECTIVE-SEED (kernel names made safe)."""
-    kernel = re.sub(r"[^A-Za-z0-9_.-]+", ".", config.kernel)
-    return f"{kernel}-{config.profile}-{config.objective}-{config.seed}"
+def case_stem(config: HuntConfig, finding: Finding) -> str:
+    """File stem of a hunt's case (PASA-HUNT-6): KERNEL-PROFILE-OBJECTIVE-SEED[-worst]-HASH,
+    the kernel's name with every run of characters outside [A-Za-z0-9_.-] made "_", and HASH
+    the first 12 hex digits of the sha256 of the kernel's full name and the case's content,
+    so that no two kernels, profiles, objectives, seeds or cases share a file."""
+    kernel = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.kernel)
+    kind = "-worst" if finding.kind == "worst" else ""
+    return (f"{kernel}-{config.profile}-{config.objective}-{finding.seed}{kind}-"
+            f"{content_hash(config.kernel, finding.case)}")
+
+
+def content_hash(kernel: str, case: Case) -> str:
+    """12 hex digits of sha256(kernel name, dtype, shapes, q, k, v, causal, scale, mask)."""
+    digest = hashlib.sha256(kernel.encode("utf-8"))
+    for x in (case.q, case.k, case.v, case.mask):
+        if x is not None:
+            digest.update(f"{x.dtype.str}{x.shape}".encode())
+            digest.update(np.ascontiguousarray(x).tobytes())
+    digest.update(f"causal={case.causal} scale={case.scale!r} mask={case.mask is not None}".encode())
+    return digest.hexdigest()[:12]
 
 
 def save_case(path: Path, finding: Finding, config: HuntConfig, *, with_oracle: bool) -> Path:
@@ -525,7 +578,8 @@ def save_case(path: Path, finding: Finding, config: HuntConfig, *, with_oracle: 
 
 def _oracle_summary(case: Case, config: HuntConfig) -> dict[str, Any] | str:
     """metrics.summary of the kernel's output against the oracle ("auto" method)."""
-    out, crash = _run(load_kernel(config.kernel), case, config.profile)
+    with open_kernel(config) as kernel:
+        out, crash = _run(kernel, case, config.profile)
     if crash is not None:
         return crash
     reference = oracle.attention(case.q, case.k, case.v, **case.call_kwargs())
@@ -542,8 +596,16 @@ class CorpusWriter(Observer):
         self.directory = Path(directory)
         self.config = config
         self.written: Path | None = None
+        self._kept: dict[str, Path] = {}  # per kind of finding, the file written last
 
     def on_finding(self, finding: Finding) -> None:
-        stem = case_stem(self.config) + ("-worst" if finding.kind == "worst" else "")
-        self.written = save_case(self.directory / stem, finding, self.config,
+        """Write the finding; a smaller case met while shrinking replaces the one before it
+        (its name holds the content hash, so the earlier file is removed)."""
+        path = self.directory / case_stem(self.config, finding)
+        self.written = save_case(path, finding, self.config,
                                  with_oracle=finding.status == "shrunk")
+        earlier = self._kept.get(finding.kind)
+        if earlier is not None and earlier != self.written:
+            for stale in (earlier, earlier.with_suffix(".json")):
+                stale.unlink(missing_ok=True)
+        self._kept[finding.kind] = self.written

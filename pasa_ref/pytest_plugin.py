@@ -87,17 +87,28 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if not name:
         return None
     profile, level, seed = _settings(config)
+    given = config.getoption("--pasa-declare")
+    isolated = config.getoption("--pasa-isolate")
     try:
-        loaded = backends.load(name)
-        declared = declaration.resolve(config.getoption("--pasa-declare"), loaded.function)
+        if isolated:  # isolated: never imported in this process
+            version, carried = "loaded in a child process", None
+        else:
+            loaded = backends.load(name)
+            version, carried = loaded.identity.version, loaded.function
+        declared = declaration.resolve(given, carried)
     except (backends.BackendError, declaration.DeclarationError) as error:
         return [f"pasa-ref certify: {error}"]
+    scope = (
+        "read in the child process"
+        if isolated and given is None
+        else f"({declared.source}): {declared.scope_text()}"
+    )
     return [
         (
-            f"pasa-ref certify: backend {name} (version {loaded.version}), profile {profile}, "
+            f"pasa-ref certify: backend {name} (version {version}), profile {profile}, "
             f"level {level}, seed {seed}"
         ),
-        f"pasa-ref certify: declared scope ({declared.source}): {declared.scope_text()}",
+        f"pasa-ref certify: declared scope {scope}",
     ]
 
 

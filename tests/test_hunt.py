@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -155,10 +156,13 @@ def test_the_cli_hunts_and_replays(tmp_path):
                                   "--corpus", str(tmp_path)])
     assert hunted.exit_code == 1, hunted.output
     replay_line = [line for line in hunted.output.splitlines() if line.startswith("replay: ")]
-    file = replay_line[-1].split("pasa replay ", 1)[1]
-    replayed = runner.invoke(main, ["replay", file])
+    command = shlex.split(replay_line[-1].removeprefix("replay: "))
+    assert command[:2] == ["pasa", "replay"] and command[3:] == ["--kernel", "flash",
+                                                                 "--profile", "fp16-full"]
+    replayed = runner.invoke(main, command[1:])
     assert replayed.exit_code == 1 and "same verdict" in replayed.output, replayed.output
-    with_pasa = runner.invoke(main, ["replay", file, "--kernel", "pasa", "--explain"])
+    with_pasa = runner.invoke(main, ["replay", command[2], "--explain"])  # the bundled pasa
+    assert "records kernel 'flash'; running 'pasa'" in with_pasa.output
     assert "PASA-ENV" in with_pasa.output
 
 

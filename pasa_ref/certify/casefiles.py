@@ -15,12 +15,13 @@ a callable backend is certified (same plan, same criteria, same certificate).
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pasa_ref import __version__, profiles
-from pasa_ref.cases import Case, CaseFileError, load_output
+from pasa_ref.cases import Case, CaseFileError, load_output, read_json
 from pasa_ref.certify import levels, thresholds
 from pasa_ref.certify.backend import Call, Request
 from pasa_ref.certify.certificate import spec_identity
@@ -91,7 +92,11 @@ def generate(
 
 
 class FileSource:
-    """Outputs read from OUTPUTS/<id>.npz (and REPEAT/<id>.npz for the second run)."""
+    """Outputs read from OUTPUTS/<id>.npz (and REPEAT/<id>.npz for the second run). A
+    missing or malformed output file is a failed call of its case, never an error of the
+    run."""
+
+    unusable = None
 
     def __init__(
         self, cases: Path, outputs: Path, repeat: Path | None, profile: Profile, name: str
@@ -104,8 +109,8 @@ class FileSource:
         if not path.is_file():
             return Call(None, "missing-output", f"no output file {path}", 0.0)
         try:
-            return Call(load_output(path, self.profile.output.storage), None, "", 0.0)
-        except (CaseFileError, ValueError, OSError) as error:
+            return Call(load_output(path), None, "", 0.0)
+        except CaseFileError as error:
             return Call(None, "unreadable-output", str(error), 0.0)
 
     def identity(self) -> dict[str, Any]:
@@ -120,20 +125,47 @@ class FileSource:
         }
 
     def reproduce(self, case_id: str, saved: Path) -> str:
-        return f"pasa verify {self.cases} {self.outputs} --only {case_id}"
+        command = ["pasa", "verify", str(self.cases), str(self.outputs)]
+        if self.repeat_dir is not None:
+            command += ["--repeat", str(self.repeat_dir)]
+        return shlex.join([*command, "--only", case_id])
 
 
 def read_manifest(cases: Path) -> dict[str, Any]:
+    """CASES/manifest.json, checked against specs/manifest.schema.json, with a known
+    profile and unique ids; raises CaseFileError naming the file and the problem."""
     path = cases / MANIFEST
     if not path.is_file():
         raise CaseFileError(
             f"argument 'cases': expected a directory written by `pasa gen` "
             f"with {MANIFEST}, got none in {cases}"
         )
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT:
-        raise CaseFileError(f"{path}: expected format {FORMAT!r}, got {manifest.get('format')!r}")
+    manifest = read_json(path, "manifest", "manifest")
+    if manifest["profile"] not in profiles.names():
+        raise CaseFileError(f"manifest {str(path)!r}: $.profile: expected one of "
+                            f"{profiles.names()}, got {manifest['profile']!r}")
+    ids = [entry["id"] for entry in manifest["cases"]]
+    repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+    if repeated:
+        raise CaseFileError(f"manifest {str(path)!r}: $.cases: ids listed twice: {repeated[:5]}")
     return manifest
+
+
+def _case(cases: Path, entry: dict[str, Any], profile: Profile) -> Case:
+    """The case file of a manifest entry, checked against the entry."""
+    case = Case.load(cases / f"{entry['id']}.npz")
+    b, hq, s1, _ = case.q.shape
+    shape = [b, hq, s1, case.v.shape[-1]]
+    where = f"case file {str(cases / (entry['id'] + '.npz'))!r}"
+    if case.metadata.get("id", entry["id"]) != entry["id"]:
+        raise CaseFileError(f"{where}: metadata id {case.metadata['id']!r}, but {MANIFEST} "
+                            f"lists it as {entry['id']!r}")
+    if entry["shape"] != shape:
+        raise CaseFileError(f"{where}: output shape {shape}, but {MANIFEST} says {entry['shape']}")
+    if case.dtype != profile.input.storage:
+        raise CaseFileError(f"{where}: dtype {case.dtype}, expected {profile.name}'s input "
+                            f"dtype {profile.input.storage}")
+    return case
 
 
 def verify(
@@ -177,10 +209,7 @@ def verify(
         if only and entry["id"] not in only:
             continue
         items.append(
-            levels.item(
-                Case.load(cases / f"{entry['id']}.npz"),
-                repeat=entry["repeat"] and repeat is not None,
-            )
+            levels.item(_case(cases, entry, prof), repeat=entry["repeat"] and repeat is not None)
         )
     source = FileSource(
         cases, outputs, None if repeat is None else Path(repeat), prof,

@@ -28,7 +28,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
@@ -157,14 +157,27 @@ class Certificate:
         self.status = "running"
         self.reproduce = reproduce
         self.records = {c.id: ClauseRecord(c, active=c.id in active) for c in CLAUSES}
+        self.calls: dict[str, Any] = {
+            "made": 0, "failed": 0, "kernel_seconds": 0.0, "in_fresh_child": []
+        }
         self.started = _now()
         self._clock = time.perf_counter()
         (self.out / "failures").mkdir(parents=True, exist_ok=True)
         self.write()
 
-    def add(self, case_id: str, case: Case, findings: list[Finding]) -> None:
+    def add(
+        self, case_id: str, case: Case, findings: list[Finding], calls: Sequence[Any] = ()
+    ) -> None:
+        """Record a case's findings; `calls` are its (label, backend.Call) pairs, counted
+        for the kernel's own time and for the calls that ran in a fresh child process."""
         for finding in findings:
             self._record(case_id, case, finding)
+        for label, call in calls:
+            self.calls["made"] += 1
+            self.calls["failed"] += not call.ok
+            self.calls["kernel_seconds"] += call.seconds
+            if call.fresh_child:
+                self.calls["in_fresh_child"].append(label)
         self.done += 1
         self.write()
 
@@ -226,6 +239,7 @@ class Certificate:
 
     def document(self) -> dict[str, Any]:
         complete = self.status == "finished"
+        elapsed = time.perf_counter() - self._clock
         return _json_safe(
             {
                 "schema": SCHEMA,
@@ -241,7 +255,12 @@ class Certificate:
                 "not_applicable": self.skipped,
                 "started": self.started,
                 "updated": _now(),
-                "elapsed_s": round(time.perf_counter() - self._clock, 3),
+                "elapsed_s": round(elapsed, 3),
+                "calls": {
+                    **self.calls,
+                    "kernel_seconds": round(self.calls["kernel_seconds"], 3),
+                    "suite_seconds": round(elapsed - self.calls["kernel_seconds"], 3),
+                },
                 "clauses": [record.to_json() for record in self.records.values()],
             }
         )
@@ -280,6 +299,7 @@ def markdown(doc: dict[str, Any]) -> str:
         ),
         f"- plan: sha256 {doc['plan']['sha256']}",
         f"- declaration: {json.dumps(doc['declaration'], sort_keys=True)}",
+        _calls_line(doc.get("calls")),
         "- environment: " + ", ".join(f"{k} {v}" for k, v in doc["environment"].items()),
         "",
         "| clause | criterion | verdict | evaluated | failed | worst case | severity |",
@@ -330,6 +350,18 @@ def scope_line(doc: dict[str, Any]) -> str:
     declared exceptions to the spec end it."""
     lead = "Certified for" if doc["certified"] else "Declared scope:"
     return f"{lead} {doc['profile']}, {doc['scope']}"
+
+
+def _calls_line(calls: dict[str, Any] | None) -> str:
+    if not calls:
+        return "- calls: not recorded"
+    fresh = calls["in_fresh_child"]
+    listed = ", ".join(fresh[:LISTED_FAILURES]) + (" ..." if len(fresh) > LISTED_FAILURES else "")
+    return (
+        f"- calls: {calls['made']} ({calls['failed']} failed), kernel {calls['kernel_seconds']:.2f}"
+        f" s, suite {calls['suite_seconds']:.2f} s; in a fresh child process: {len(fresh)}"
+        + (f" ({listed})" if fresh else "")
+    )
 
 
 def _severity_text(worst: dict[str, Any] | None) -> str:

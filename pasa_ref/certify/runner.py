@@ -20,15 +20,16 @@ fail_fast the run stops ("stopped") after the first case that fails a clause.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from pasa_ref import __version__, display, profiles
+from pasa_ref import __version__, blas, display, profiles
 from pasa_ref.cases import Case, CaseFileError
 from pasa_ref.certify import criteria, declaration, evidence, levels, thresholds
-from pasa_ref.certify.backend import DEFAULT, Backend, Call, Caller, Request, load
+from pasa_ref.certify.backend import DEFAULT, Backend, Call, Caller, Identity, Request
 from pasa_ref.certify.certificate import Certificate, environment, spec_identity
 from pasa_ref.certify.criteria import CLAUSES
 from pasa_ref.certify.declaration import Declaration
@@ -39,10 +40,14 @@ from pasa_ref.profiles import Profile
 __all__ = ["BackendSource", "Outcome", "Source", "backend_name", "certify", "run"]
 
 ENVIRONMENT_VARIABLE = "PASA_BACKEND"
+LabelledCall = tuple[str, Call]
 
 
 class Source(Protocol):
-    """Where outputs come from."""
+    """Where outputs come from. `unusable` is None, or why no call can be made (the run
+    stops after the case at hand)."""
+
+    unusable: str | None
 
     def call(self, case_id: str, case: Case, request: Request, repeat: bool) -> Call: ...
 
@@ -70,17 +75,22 @@ def backend_name(name: str | None) -> str:
 
 
 class BackendSource:
-    """Outputs from calling a Python backend."""
+    """Outputs from calling a Python backend through a Caller (in-process or isolated; the
+    identity comes from wherever the backend was loaded)."""
 
-    def __init__(self, backend: Backend, caller: Caller, profile: Profile) -> None:
-        self.backend, self.caller, self.profile = backend, caller, profile
+    def __init__(self, caller: Caller, profile: Profile) -> None:
+        self.caller, self.profile = caller, profile
+
+    @property
+    def unusable(self) -> str | None:
+        return self.caller.unusable
 
     def call(self, case_id: str, case: Case, request: Request, repeat: bool) -> Call:
         return self.caller(request)
 
     def identity(self) -> dict[str, Any]:
         return {
-            **self.backend.identity(),
+            **self.caller.identity.to_json(),
             "isolated": self.caller.isolate,
             "timeout_s": self.caller.timeout,
         }
@@ -88,33 +98,43 @@ class BackendSource:
     def reproduce(self, case_id: str, saved: Path) -> str:
         isolate = " --isolate" if self.caller.isolate else ""
         return (
-            f"pasa certify {self.backend.name} --profile {self.profile.name}{isolate} "
-            f"--case {saved}"
+            f"pasa certify {shlex.quote(self.caller.name)} --profile {self.profile.name}"
+            f"{isolate} --case {shlex.quote(str(saved))}"
         )
 
 
 def gather(
     item: Item, source: Source, profile: Profile, declaration: Declaration | None = None
-) -> Evidence:
+) -> tuple[Evidence, list[LabelledCall]]:
     """Everything the criteria need for one item (the declaration travels with it: the
-    criteria judge the declared class and conventions)."""
-    truth = evidence.truth(item.case, profile)
+    criteria judge the declared class and conventions), and its calls labelled for the
+    certificate. pasa-ref's own numerics run with pasa_ref.blas.THREADS BLAS threads (the
+    calls do not)."""
+    with blas.limited():
+        truth = evidence.truth(item.case, profile)
+        references = [evidence.reference_output(t.case, profile) for t in item.relations]
     request = evidence.request(item.case, truth.inputs)
     first = source.call(item.id, item.case, request, repeat=False)
-    second = source.call(item.id, item.case, request, repeat=True) if item.repeat else None
+    # a case whose first call timed out has failed PASA-CERT-10: its repeat would only cost
+    # a second deadline (PASA-CERT-52)
+    repeat = item.repeat and first.failure != "timeout"
+    second = source.call(item.id, item.case, request, repeat=True) if repeat else None
     relations = tuple(
         RelationEvidence(
             transformed=t,
             call=source.call(
                 str(t.case.metadata["id"]), t.case, evidence.request(t.case), repeat=False
             ),
-            reference=evidence.reference_output(t.case, profile),
+            reference=reference,
         )
-        for t in item.relations
+        for t, reference in zip(item.relations, references, strict=True)
     )
-    return Evidence(
+    calls = [(item.id, first)] + ([(f"{item.id} (repeat)", second)] if second else [])
+    calls += [(str(r.transformed.case.metadata["id"]), r.call) for r in relations]
+    gathered = Evidence(
         item.case, profile, truth, first, second, relations, declaration or Declaration()
     )
+    return gathered, calls
 
 
 def run(
@@ -184,10 +204,13 @@ def run(
                     certificate.not_applicable(item.id, reason)
                     shown.advance()
                     continue
-                findings = criteria.evaluate(gather(item, source, profile, declaration), conf)
-                certificate.add(item.id, item.case, findings)
+                gathered, calls = gather(item, source, profile, declaration)
+                with blas.limited():
+                    findings = criteria.evaluate(gathered, conf)
+                certificate.add(item.id, item.case, findings, calls)
                 shown.advance()
-                if fail_fast and not all(finding.passed for finding in findings):
+                failed = not all(finding.passed for finding in findings)
+                if (fail_fast and failed) or source.unusable is not None:
                     status = "stopped"
                     break
     except KeyboardInterrupt:
@@ -252,6 +275,17 @@ def replay_items(paths: Iterable[Path], profile: Profile) -> list[Item]:
     return items
 
 
+def declared_by(given: Declaration | None, identity: Identity) -> Declaration:
+    """PASA-CERT-7: the declaration given (`--declare`), else the one the backend carries as
+    `pasa_declaration` (its identity's plain mapping, read wherever the backend was loaded:
+    in the child process when isolated), else the default Declaration()."""
+    if given is None and identity.declaration_error is not None:
+        raise declaration.DeclarationError(
+            f"backend {identity.name!r}: {identity.declaration_error}"
+        )
+    return declaration.resolve(given, identity.declaration)
+
+
 def certify(
     backend: str | Backend | None = None,
     *,
@@ -282,18 +316,19 @@ def certify(
     seed = conf.default_seed if seed is None else seed
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"argument 'seed': expected an integer >= 0, got {seed!r}")
-    resolved = backend if isinstance(backend, Backend) else load(backend_name(backend))
-    declared = declaration.resolve(declare, resolved.function)
-    items = (
-        replay_items([Path(p) for p in cases], prof)
-        if cases
-        else levels.plan(level, prof, seed, conf, [Path(p) for p in corpus], declared)
-    )
-    origins = [case_origin(Path(p)) for p in cases] if cases else None
-    with Caller(resolved, prof.name, timeout=timeout or conf.timeout_s, isolate=isolate) as caller:
+    given = None if declare is None else declaration.resolve(declare)  # a bad file: before any call
+    named = backend if isinstance(backend, Backend) else backend_name(backend)
+    with Caller(named, prof.name, timeout=timeout or conf.timeout_s, isolate=isolate) as caller:
+        declared = declared_by(given, caller.identity)
+        items = (
+            replay_items([Path(p) for p in cases], prof)
+            if cases
+            else levels.plan(level, prof, seed, conf, [Path(p) for p in corpus], declared)
+        )
+        origins = [case_origin(Path(p)) for p in cases] if cases else None
         return run(
             items,
-            BackendSource(resolved, caller, prof),
+            BackendSource(caller, prof),
             profile=prof,
             level=level,
             seed=seed,

@@ -5,8 +5,6 @@ Exit status: 0 certified, 1 not certified, 2 usage error."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import click
@@ -14,7 +12,7 @@ from rich.console import Console
 
 from pasa_ref import display, profiles
 from pasa_ref.cases import CaseFileError
-from pasa_ref.certify.backend import BackendError
+from pasa_ref.certify.backend import BackendError, importable_from_cwd
 from pasa_ref.certify.certificate import SUMMARY_HEADER, scope_line, summary_rows, summary_title
 from pasa_ref.certify.declaration import DeclarationError
 from pasa_ref.certify.runner import certify
@@ -48,10 +46,6 @@ certificate_out = click.option(
 )
 
 
-def importable_from_cwd() -> None:
-    """Put the current directory first on sys.path, as `python -m` does (PASA-CERT-2)."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
 
 
 def report(outcome, console: Console) -> None:
@@ -100,12 +94,14 @@ def report(outcome, console: Console) -> None:
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Seconds one backend call may take (default: specs/conformance.toml).",
+    help="Seconds one backend call may take (default: specs/conformance.toml). A hung call "
+    "costs this once: it fails, and the later calls run in a child process.",
 )
 @click.option(
     "--isolate",
     is_flag=True,
-    help="Run the backend in a child process: a crash or hang fails a clause only.",
+    help="Run the backend in a child process, never imported here: a crash, hang or hostile "
+    "result fails a clause only.",
 )
 @click.option(
     "--case",
@@ -122,8 +118,9 @@ def command(
     backend, profile, level, seed, out, timeout, isolate, cases, corpus, declare, fail_fast,
     quiet
 ) -> None:
-    """Certify BACKEND (package.module:function; default $PASA_BACKEND, else the bundled
-    reference kernel pasa_ref.kernels.pasa:attention) against the PASA spec."""
+    """Certify BACKEND (package.module:function, naive|flash|pasa, or an adapter such as
+    torch:flash; default $PASA_BACKEND, else the bundled reference kernel
+    pasa_ref.kernels.pasa:attention) against the PASA spec."""
     importable_from_cwd()
     try:
         outcome = certify(

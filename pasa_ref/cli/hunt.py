@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from pasa_ref import display, profiles, strategies
+from pasa_ref.certify.backend import importable_from_cwd
 from pasa_ref.hunt import (
     DEFAULT_THRESHOLD,
     OBJECTIVES,
@@ -26,6 +27,7 @@ from pasa_ref.hunt import (
     HuntResult,
     Observer,
     hunt,
+    open_kernel,
 )
 
 
@@ -64,8 +66,9 @@ def _size(finding: Finding) -> str:
 
 @click.command("hunt")
 @click.option("--kernel", default="pasa", show_default=True,
-              help="naive, flash, pasa, or MODULE:FUNCTION (called as fn(q, k, v, *, scale, "
-                   "causal, mask); profile= too when it takes it).")
+              help="naive, flash, pasa, MODULE:FUNCTION (called as fn(q, k, v, *, scale, "
+                   "causal, mask); profile= too when it takes it) or an adapter such as "
+                   "torch:flash.")
 @click.option("--profile", default="fp16-full", show_default=True,
               type=click.Choice(profiles.names()), help="Precision profile (specs/profiles.toml).")
 @click.option("--objective", default="nonfinite", show_default=True, type=click.Choice(OBJECTIVES),
@@ -97,33 +100,48 @@ def _size(finding: Finding) -> str:
 @click.option("--no-target", "untargeted", is_flag=True,
               help="Plain generation: no hypothesis.target (for comparisons).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds one kernel call may take (default: specs/conformance.toml). A call "
+                   "past it is a finding; later calls run in a child process.")
+@click.option("--isolate", is_flag=True,
+              help="Run the kernel in a child process: a crash or hang is a finding only.")
 def command(kernel: str, profile: str, objective: str, budget: float, max_seq: int, max_dim: int,
             max_pairs: int, corpus: Path, seed: int | None, threshold: float,
             distributions: tuple[str, ...], masks: tuple[str, ...], inside_envelope: bool,
-            untargeted: bool, quiet: bool) -> None:
+            untargeted: bool, timeout: float | None, isolate: bool, quiet: bool) -> None:
     """Search for a failing case, shrink it, write it to the corpus (exit 1 if one was found)."""
-    try:
+    importable_from_cwd()
+    try:  # every argument, the kernel included, is checked before anything is printed
         config = HuntConfig(
             kernel=kernel, profile=profile, objective=objective, budget=budget, max_seq=max_seq,
             max_dim=max_dim, max_pairs=max_pairs, seed=seed, threshold=threshold,
             distributions=distributions or None, masks=masks or None,
-            inside_envelope=inside_envelope, targeting=not untargeted,
+            inside_envelope=inside_envelope, targeting=not untargeted, timeout=timeout,
+            isolate=isolate,
         ).checked()
-        console = display.console()
-        console.print(
-            f"hunting {objective} of {kernel} in {profile}: budget {budget:g} s, max-seq "
-            f"{max_seq}, seed {config.seed}, corpus {corpus}"
-            + (", only inside pasa's envelope" if inside_envelope else ""),
-            markup=False, highlight=False, soft_wrap=True,
-        )
-        writer = CorpusWriter(corpus, config)
-        with display.progress("hunt", budget, unit="s", quiet=quiet) as progress:
-            result = hunt(config, [writer, _ProgressReport(console, progress, writer)])
+        loaded = open_kernel(config)
     except HuntError as error:
         raise click.UsageError(str(error)) from None
+    console = display.console()
+    console.print(
+        f"hunting {objective} of {kernel} in {profile}: budget {budget:g} s, max-seq "
+        f"{max_seq}, seed {config.seed}, corpus {corpus}"
+        + (", only inside pasa's envelope" if inside_envelope else ""),
+        markup=False, highlight=False, soft_wrap=True,
+    )
+    writer = CorpusWriter(corpus, config)
+    with loaded, display.progress("hunt", budget, unit="s", quiet=quiet) as progress:
+        result = hunt(config, [writer, _ProgressReport(console, progress, writer)], loaded)
     _summarise(console, result, writer)
     if any(f.kind == "failure" for f in result.findings):
         raise click.exceptions.Exit(1)
+
+
+def replay_command(path: Path, config: HuntConfig) -> str:
+    """The command that replays a written case with the hunt's kernel and profile (a case
+    file never chooses the kernel: PASA-HUNT-7)."""
+    return shlex.join(["pasa", "replay", str(path), "--kernel", config.kernel,
+                       "--profile", config.profile])
 
 
 def _summarise(console: Console, result: HuntResult, writer: CorpusWriter) -> None:
@@ -142,7 +160,7 @@ def _summarise(console: Console, result: HuntResult, writer: CorpusWriter) -> No
             markup=False, highlight=False, soft_wrap=True,
         )
     if writer.written is not None:
-        console.print(f"replay: pasa replay {shlex.quote(str(writer.written))}", markup=False,
+        console.print(f"replay: {replay_command(writer.written, result.config)}", markup=False,
                       highlight=False, soft_wrap=True)
     elif not result.findings:
         console.print("nothing failed within the budget", markup=False, highlight=False,

@@ -1,14 +1,18 @@
 """`pasa replay FILE`: rerun a kernel on a case file, compare it with the oracle, print the
 verdict and the metrics (spec specs/strategies-and-hunting.md, PASA-HUNT-7).
 
-Kernel, profile, objective and threshold default to what the case's .json recorded (pasa hunt
-writes them); options override them. The exit status is 1 when the case fails its objective
-now, 0 when it passes: a fixed kernel turns a hunted case into a passing regression.
+The kernel is the one named by --kernel, else the bundled `pasa`: never one named by the case
+file (a file from someone else must not choose code to run). Profile, objective and threshold
+default to what the case's .json recorded (pasa hunt writes them; they are data, checked
+here); options override them. The exit status is 1 when the case fails its objective now, 0
+when it passes (a fixed kernel turns a hunted case into a passing regression), 2 for a usage
+error or a malformed case file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -16,7 +20,10 @@ from rich.table import Table
 
 from pasa_ref import envelope, metrics, oracle, profiles
 from pasa_ref.cases import Case, CaseFileError
-from pasa_ref.hunt import OBJECTIVES, HuntError, evaluate, load_kernel
+from pasa_ref.certify.backend import importable_from_cwd
+from pasa_ref.hunt import OBJECTIVES, HuntError, KernelFailed, evaluate, load_kernel
+
+DEFAULT_KERNEL = "pasa"
 
 _SHOWN_METRICS = (
     "max_abs_error", "max_rel_error", "max_ulp_error", "rmse", "rmse_over_rms_v",
@@ -26,38 +33,46 @@ _SHOWN_METRICS = (
 
 @click.command("replay")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--kernel", default=None,
-              help="naive, flash, pasa or MODULE:FUNCTION. Default: the recorded kernel.")
+@click.option("--kernel", default=DEFAULT_KERNEL, show_default=True,
+              help="naive, flash, pasa, MODULE:FUNCTION or an adapter name. Never taken from "
+                   "the case file.")
 @click.option("--profile", default=None, type=click.Choice(profiles.names()),
               help="Precision profile. Default: the recorded profile.")
 @click.option("--objective", default=None, type=click.Choice(OBJECTIVES),
               help="Objective to judge by. Default: the recorded one, else error.")
 @click.option("--threshold", default=None, type=click.FloatRange(min=0, min_open=True),
               help="error objective threshold. Default: the recorded one, else 0.01.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds the kernel call may take (default: specs/conformance.toml).")
+@click.option("--isolate", is_flag=True, help="Run the kernel in a child process.")
 @click.option("--explain", is_flag=True, help="Print every check of pasa's safe envelope.")
-def command(file: Path, kernel: str | None, profile: str | None, objective: str | None,
-            threshold: float | None, explain: bool) -> None:
+def command(file: Path, kernel: str, profile: str | None, objective: str | None,
+            threshold: float | None, timeout: float | None, isolate: bool,
+            explain: bool) -> None:
     """Rerun a kernel on a case file and compare it with the oracle (exit 1 if it fails)."""
+    importable_from_cwd()
     try:
         case = Case.load(file)
     except CaseFileError as error:
         raise click.BadParameter(str(error), param_hint="FILE") from None
     meta = case.metadata
-    kernel = kernel or meta.get("kernel")
-    profile = profile or meta.get("profile")
-    if kernel is None or profile is None:
-        missing = "--kernel" if kernel is None else "--profile"
-        raise click.UsageError(f"{missing}: the case records none; expected it as an option")
-    objective = objective or meta.get("objective") or "error"
-    recorded_threshold = meta.get("threshold")
-    threshold = threshold or (recorded_threshold if recorded_threshold is not None else 0.01)
+    profile = profile or _recorded(meta, "profile", lambda x: x in profiles.names(),
+                                   f"one of {profiles.names()}")
+    if profile is None:
+        raise click.UsageError("--profile: the case records none; expected it as an option")
+    objective = objective or _recorded(meta, "objective", lambda x: x in OBJECTIVES,
+                                       f"one of {list(OBJECTIVES)}") or "error"
+    threshold = threshold or _recorded(
+        meta, "threshold", lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)
+        and x > 0, "a number > 0") or 0.01
     try:
-        kernel_under_test = load_kernel(kernel)
-        evaluation = evaluate(case, kernel_under_test, profile, objective, threshold)
-        out = kernel_under_test(case, profile) if evaluation.crash is None else None
+        with load_kernel(kernel, timeout=timeout, isolate=isolate) as kernel_under_test:
+            evaluation = evaluate(case, kernel_under_test, profile, objective, threshold)
+            out = kernel_under_test(case, profile) if evaluation.crash is None else None
     except HuntError as error:
         raise click.UsageError(str(error)) from None
-
+    except KernelFailed:
+        out = None
     console = Console()
 
     def say(text: str) -> None:
@@ -68,10 +83,14 @@ def command(file: Path, kernel: str | None, profile: str | None, objective: str 
     say("  " + ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in shapes.items())
         + f", dtype {case.dtype}, causal {case.causal}, scale "
         + ("1/sqrt(D)" if case.scale is None else f"{case.scale:g}"))
+    recorded_kernel = meta.get("kernel")
+    if isinstance(recorded_kernel, str) and recorded_kernel != kernel:
+        say(f"the case records kernel {recorded_kernel[:200]!r}; running {kernel!r} (a case "
+            "file never chooses the kernel: name it with --kernel)")
     say(f"{kernel} in {profile}, objective {objective}: {evaluation.verdict}")
-    if "failed" in meta:
-        same = bool(meta["failed"]) == evaluation.failed
-        say(f"recorded: {meta.get('verdict', '?')} -> "
+    if isinstance(meta.get("failed"), bool) and recorded_kernel == kernel:
+        same = meta["failed"] == evaluation.failed
+        say(f"recorded: {str(meta.get('verdict', '?'))[:500]} -> "
             + ("same verdict" if same else "VERDICT CHANGED"))
     if out is not None:
         reference = oracle.attention(case.q, case.k, case.v, **case.call_kwargs())
@@ -98,3 +117,14 @@ def _metrics_table(summary: dict[str, object], method: str) -> Table:
         value = summary.get(name)
         table.add_row(name, "-" if value is None else f"{value:.6g}")
     return table
+
+
+def _recorded(meta: dict[str, Any], key: str, valid: Any, expected: str) -> Any:
+    """meta[key] when the case records it (None when not); a recorded value that is not
+    `valid` is a usage error naming the key."""
+    value = meta.get(key)
+    if value is None:
+        return None
+    if not valid(value):
+        raise click.UsageError(f"case metadata {key!r}: expected {expected}, got {str(value)[:80]!r}")
+    return value

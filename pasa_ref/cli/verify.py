@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from pasa_ref.cases import CaseFileError
 from pasa_ref import display
+from pasa_ref.cases import CaseFileError
 from pasa_ref.certify import casefiles, declaration
 from pasa_ref.cli.certify import certificate_out, declaration_file, report
 

@@ -153,7 +153,7 @@ def test_a_failure_records_its_level_and_a_case_run_of_it_says_so(tmp_path):
     for name in ("pasa_ref.kernels.pasa:attention", "tests.test_cli_display:off_by_half"):
         loaded = load(name)
         with Caller(loaded, prof.name, timeout=60.0, isolate=False) as caller:
-            outcomes[name] = run(items, BackendSource(loaded, caller, prof), profile=prof,
+            outcomes[name] = run(items, BackendSource(caller, prof), profile=prof,
                                  level=2, seed=7, out=tmp_path / name, conf=thresholds.load())
     assert outcomes["pasa_ref.kernels.pasa:attention"].certified
     failing = outcomes["tests.test_cli_display:off_by_half"]

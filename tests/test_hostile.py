@@ -25,6 +25,7 @@ from pasa_ref import hunt, profiles, schemas
 from pasa_ref.cases import Case, CaseFileError, load_output, save_output
 from pasa_ref.certify import casefiles, generators, thresholds
 from pasa_ref.certify.backend import BackendError, Caller
+from pasa_ref.certify.declaration import DeclarationError
 from pasa_ref.certify.runner import BackendSource, certify, run
 from pasa_ref.cli import main
 from pasa_ref.kernels import pasa
@@ -234,9 +235,13 @@ def test_declaration_travels_as_plain_data(tmp_path, cases):
     doc = judged(f"{CALLS}:declared", cases, tmp_path, isolate=True)
     assert doc["backend"]["declaration"] == {"schema": "pasa-ref/declaration/1",
                                              "algorithm": {"class": "pasa"}}
-    bad = judged(f"{CALLS}:badly_declared", cases, tmp_path / "bad", isolate=True)
-    assert bad["backend"]["declaration"] is None
-    assert "not plain JSON" in bad["backend"]["declaration_error"]
+    # a declaration that is not plain data is refused like a malformed --declare file: the
+    # kernel is never judged under a scope it did not declare
+    with pytest.raises(DeclarationError, match="not plain JSON"):
+        certify(f"{CALLS}:badly_declared", cases=cases, out=tmp_path / "bad", isolate=True)
+    result = CliRunner().invoke(main, ["certify", f"{CALLS}:badly_declared", "--isolate",
+                                       "--case", str(cases[0]), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "not plain JSON" in result.output
 
 
 # -- malformed case files: one line, the file named, exit 2 ----------------------------------

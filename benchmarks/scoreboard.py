@@ -1,0 +1,252 @@
+"""The scoreboard: real attention kernels certified against the PASA spec, each within the
+declaration its adapter discovers (pasa_ref.adapters), written as docs/kernels.md and
+docs/kernels.csv.
+
+    python benchmarks/scoreboard.py --out docs --jobs 16
+
+On a machine with an NVIDIA GPU the kernels are torch SDPA's four backends on CUDA
+(torch:math, torch:flash, torch:efficient, torch:cudnn) and JAX's attention on the CPU
+(jax:xla); without one, torch:math and jax:xla on the CPU (--kernels NAME@DEVICE ... picks
+others). Each kernel is certified in every --profiles (fp16-mixed, bf16-mixed) at every
+--levels (1, 2, 3), one `python -m pasa_ref certify` process per certificate, --jobs at a
+time, longest first (level 3's hunts are CPU-bound, 120 s each by default; numpy and BLAS
+are held to one thread per process). Every failing clause's worst case is then recomputed
+in float64 (benchmarks/float64_check.py) and the table says whether it is a defect of the
+kernel or a limit of the suite. Certificates stay under --work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+GPU_KERNELS = ("torch:math@cuda", "torch:flash@cuda", "torch:efficient@cuda",
+               "torch:cudnn@cuda", "jax:xla@cpu")
+CPU_KERNELS = ("torch:math@cpu", "jax:xla@cpu")
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+              "PYTHONUNBUFFERED": "1"}
+COLUMNS = ("kernel", "version", "device", "declared scope", "profile", "level",
+           "applicable cases", "not applicable", "verdict", "failing clauses",
+           "kernel s", "total s")
+
+
+@dataclass
+class Run:
+    kernel: str
+    device: str
+    profile: str
+    level: int
+    out: Path
+    wall_s: float = 0.0
+    returncode: int | None = None
+    log: str = ""
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kernel.replace(':', '-')}-{self.device}-{self.profile}-l{self.level}"
+
+
+def _environment() -> dict[str, str]:
+    env = {**os.environ, **ONE_THREAD}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def _has_cuda() -> bool:
+    probe = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+def certify(run: Run, isolate: bool, timeout: float) -> Run:
+    command = [sys.executable, "-m", "pasa_ref", "certify", run.kernel, "--device", run.device,
+               "--profile", run.profile, "--level", str(run.level), "--out", str(run.out), "-q"]
+    if isolate:
+        command.append("--isolate")
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=_environment(),
+                              timeout=timeout, cwd=ROOT)
+        run.returncode, run.log = done.returncode, (done.stdout + done.stderr)[-4000:]
+    except subprocess.TimeoutExpired:
+        run.returncode, run.log = None, f"stopped after {timeout:g} s"
+    run.wall_s = time.perf_counter() - start
+    return run
+
+
+def check_failures(run: Run, doc: dict[str, Any]) -> Run:
+    """The float64 check of every failing clause's worst case."""
+    for clause in doc.get("clauses", []):
+        worst = clause.get("worst") or {}
+        if clause.get("verdict") != "FAIL" or not worst.get("file"):
+            continue
+        command = [sys.executable, str(ROOT / "benchmarks" / "float64_check.py"), run.kernel,
+                   worst["file"], "--device", run.device, "--profile", run.profile]
+        done = subprocess.run(command, capture_output=True, text=True, env=_environment(),
+                              cwd=ROOT)
+        try:
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError):
+            result = {"finding": "check failed", "what": done.stderr.strip()[-300:]}
+        run.checks.append({**result, "file": result.get("case"), "clause": clause["id"],
+                           "case": worst.get("case"), "reproduce": worst.get("reproduce", "")})
+    return run
+
+
+def _document(run: Run) -> dict[str, Any]:
+    path = run.out / "certificate.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _not_applicable(doc: dict[str, Any]) -> int | None:
+    """The count of not-applicable cases, wherever the certificate keeps it."""
+    value = doc.get("cases", {}).get("not_applicable")
+    if isinstance(value, list):
+        return len(value)
+    return value if isinstance(value, int) else None
+
+
+def _kernel_seconds(doc: dict[str, Any]) -> float | None:
+    """The kernel's own seconds, wherever the certificate keeps them."""
+    for path in (("timing", "kernel_s"), ("kernel", "seconds"), ("calls", "seconds"),
+                 ("backend_time", "seconds")):
+        value: Any = doc
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+def declarations(kernels: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """Each kernel's declaration and scope in words, from a process of its own."""
+    code = ("import json, sys; from pasa_ref import adapters\n"
+            "fn = adapters.load(sys.argv[1], device=sys.argv[2])\n"
+            "d = fn.pasa_declaration\n"
+            "try:\n"
+            "    from pasa_ref.certify import declaration\n"
+            "    scope = declaration.from_mapping(d).scope_text()\n"
+            "except ImportError:\n"
+            "    scope = json.dumps(d['supports'], sort_keys=True)\n"
+            "print(json.dumps({'declaration': d, 'scope': scope,\n"
+            "    'version': getattr(fn, 'pasa_version', '')}))\n")
+    out = {}
+    for kernel, device in kernels:
+        done = subprocess.run([sys.executable, "-c", code, kernel, device], capture_output=True,
+                              text=True, env=_environment(), cwd=ROOT)
+        try:
+            out[f"{kernel}@{device}"] = json.loads(done.stdout.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError):
+            out[f"{kernel}@{device}"] = {"scope": f"(cannot load: {done.stderr.strip()[-200:]})"}
+    return out
+
+
+def row(run: Run, doc: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
+    done = doc.get("cases", {}).get("done")
+    na = _not_applicable(doc)
+    if run.returncode is None or not doc:
+        verdict = f"NO RESULT ({run.log.splitlines()[-1] if run.log else 'no output'})"
+    elif doc.get("status") != "finished":
+        verdict = f"NOT CERTIFIED ({doc.get('status')})"
+    else:
+        verdict = "CERTIFIED" if doc.get("certified") else "NOT CERTIFIED"
+    failing = "; ".join(
+        f"{c['clause']} ({c.get('case')}): {c.get('finding')}" for c in run.checks
+    )
+    kernel_s = _kernel_seconds(doc)
+    return {
+        "kernel": run.kernel,
+        "version": declared.get("version") or doc.get("backend", {}).get("version", ""),
+        "device": run.device,
+        "declared scope": declared.get("scope", ""),
+        "profile": run.profile,
+        "level": run.level,
+        "applicable cases": "" if done is None else done - (na or 0),
+        "not applicable": "" if na is None else na,
+        "verdict": verdict,
+        "failing clauses": failing,
+        "kernel s": "" if kernel_s is None else f"{kernel_s:.1f}",
+        "total s": f"{run.wall_s:.1f}",
+    }
+
+
+def markdown(rows: list[dict[str, Any]], runs: list[Run], header: str) -> str:
+    text = io.StringIO()
+    text.write("# Kernels certified against the PASA spec\n\n" + header + "\n\n")
+    text.write("| " + " | ".join(c for c in COLUMNS if c != "declared scope") + " |\n")
+    text.write("|" + "---|" * (len(COLUMNS) - 1) + "\n")
+    for r in rows:
+        text.write("| " + " | ".join(str(r[c]) for c in COLUMNS if c != "declared scope")
+                   + " |\n")
+    text.write("\n## Declared scopes (discovered by the adapters)\n\n")
+    for kernel, scope in dict.fromkeys((r["kernel"] + " on " + r["device"], r["declared scope"])
+                                       for r in rows):
+        text.write(f"- **{kernel}**: {scope}\n")
+    text.write("\n## Failures, recomputed in float64\n\n")
+    checked = [(run, c) for run in runs for c in run.checks]
+    if not checked:
+        text.write("None.\n")
+    for run, c in checked:
+        text.write(f"- **{run.kernel} on {run.device}, {run.profile}, level {run.level}, "
+                   f"{c['clause']}** (case {c.get('case')}, {c.get('shape', '')}): "
+                   f"{c.get('finding')}: {c.get('what')}. Reproduce: `{c.get('reproduce')}`\n")
+    return text.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--work", type=Path, default=Path("scoreboard-certificates"))
+    parser.add_argument("--kernels", nargs="+", default=None, metavar="NAME@DEVICE")
+    parser.add_argument("--profiles", nargs="+", default=["fp16-mixed", "bf16-mixed"])
+    parser.add_argument("--levels", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--timeout", type=float, default=540.0,
+                        help="seconds one certification may take")
+    parser.add_argument("--isolate", action="store_true",
+                        help="certify with --isolate (a fresh child after a crash)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    names = args.kernels or list(GPU_KERNELS if _has_cuda() else CPU_KERNELS)
+    kernels = [tuple(n.rsplit("@", 1)) if "@" in n else (n, "cpu") for n in names]
+    runs = [Run(k, d, p, level, Path(args.work).resolve() / f"{k.replace(':', '-')}-{d}-{p}-l{level}")
+            for k, d in kernels for p in args.profiles for level in args.levels]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        declared = pool.submit(declarations, kernels)
+        done = list(pool.map(lambda r: certify(r, args.isolate, args.timeout),
+                             sorted(runs, key=lambda r: -r.level)))
+        docs = {r.label: _document(r) for r in done}
+        list(pool.map(lambda r: check_failures(r, docs[r.label]), done))
+        declared_by = declared.result()
+    ordered = sorted(done, key=lambda r: (r.kernel, r.device, r.profile, r.level))
+    rows = [row(r, docs[r.label], declared_by.get(f"{r.kernel}@{r.device}", {}))
+            for r in ordered]
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "kernels.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    header = (f"Regenerated by `python benchmarks/scoreboard.py --out {args.out} --jobs "
+              f"{args.jobs}` in {time.perf_counter() - started:.0f} s on {os.cpu_count()} "
+              "cores; seconds per certificate: the kernel's own (when the certificate reports "
+              "them) and the whole process (framework start, probing and the suite's work).")
+    (args.out / "kernels.md").write_text(markdown(rows, ordered, header), encoding="utf-8")
+    print(f"wrote {args.out / 'kernels.md'} and {args.out / 'kernels.csv'} "
+          f"({len(rows)} certificates, {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,20 +10,26 @@ On a machine with an NVIDIA GPU the kernels are torch SDPA's four backends on CU
 others). Each kernel is certified in every --profiles (fp16-mixed, bf16-mixed) at every
 --levels (1, 2, 3), one `python -m pasa_ref certify` process per certificate, --jobs at a
 time, longest first (level 3's hunts are CPU-bound, 120 s each by default; numpy and BLAS
-are held to one thread per process). Every failing clause's worst case is then recomputed
-in float64 (benchmarks/float64_check.py) and the table says whether it is a defect of the
-kernel or a limit of the suite. Certificates stay under --work.
+are held to one thread per process). Every failing clause's smallest failing case (in
+input elements, among those the certificate lists and a deterministic plan holds; else its
+worst case) is then recomputed in float64 (benchmarks/float64_check.py) and the table says whether it is a defect of the
+kernel or a limit of the suite; the failing cases (when small) are copied to
+OUT/kernels-cases/ and the reproduction commands point there. Profiles a kernel's
+declaration leaves out are not run (the row says why). Certificates stay under --work.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +43,7 @@ CPU_KERNELS = ("torch:math@cpu", "jax:xla@cpu")
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
               "PYTHONUNBUFFERED": "1"}
+MAX_PUBLISHED_BYTES = 512 * 1024  # failing cases copied next to the doc, when this small
 COLUMNS = ("kernel", "version", "device", "declared scope", "profile", "level",
            "applicable cases", "not applicable", "verdict", "failing clauses",
            "kernel s", "total s")
@@ -86,23 +93,59 @@ def certify(run: Run, isolate: bool, timeout: float) -> Run:
     return run
 
 
+_PLANNING = threading.Lock()  # hypothesis draws one plan at a time
+
+
+@functools.cache
+def _planned_cases(profile: str, level: int, seed: int) -> dict[str, Any]:
+    """The cases of a deterministic plan (levels 1 and 2), by id."""
+    from pasa_ref import profiles
+    from pasa_ref.certify import levels, thresholds
+
+    with _PLANNING:
+        items = levels.plan(level, profiles.get(profile), seed, thresholds.load())
+    return {item.id: item.case for item in items}
+
+
+def smallest_failure(run: Run, clause: dict[str, Any], doc: dict[str, Any]) -> tuple[str, Path]:
+    """The smallest listed failing case of the clause (fewest input elements), saved as a
+    case file; the saved worst case when none of the listed ones is in a deterministic plan
+    (level 3's hunted cases)."""
+    worst = clause["worst"]
+    by_id = _planned_cases(run.profile, min(run.level, 2), int(doc.get("seed", 0)))
+    failing = [f["case"] for f in clause.get("failures", []) if f["case"] in by_id]
+    if not failing:
+        return worst["case"], Path(worst["file"])
+    case_id = min(failing, key=lambda i: by_id[i].q.size + by_id[i].k.size + by_id[i].v.size)
+    saved = by_id[case_id].save(run.out / "failures" / f"smallest-{clause['id']}",
+                                {"clause": clause["id"], "certified_against": run.profile})
+    return case_id, Path(saved)
+
+
 def check_failures(run: Run, doc: dict[str, Any]) -> Run:
-    """The float64 check of every failing clause's worst case."""
+    """The float64 check of every failing clause's smallest failing case."""
     for clause in doc.get("clauses", []):
         worst = clause.get("worst") or {}
         if clause.get("verdict") != "FAIL" or not worst.get("file"):
             continue
+        case_id, path = smallest_failure(run, clause, doc)
         command = [sys.executable, str(ROOT / "benchmarks" / "float64_check.py"), run.kernel,
-                   worst["file"], "--device", run.device, "--profile", run.profile]
+                   str(path), "--device", run.device, "--profile", run.profile]
         done = subprocess.run(command, capture_output=True, text=True, env=_environment(),
                               cwd=ROOT)
         try:
             result = json.loads(done.stdout.strip().splitlines()[-1])
         except (json.JSONDecodeError, IndexError):
             result = {"finding": "check failed", "what": done.stderr.strip()[-300:]}
-        run.checks.append({**result, "file": result.get("case"), "clause": clause["id"],
-                           "case": worst.get("case"), "reproduce": worst.get("reproduce", "")})
+        run.checks.append({**result, "file": str(path), "clause": clause["id"],
+                           "case": case_id, "failed": clause.get("failed"),
+                           "reproduce": reproduction(run, path)})
     return run
+
+
+def reproduction(run: Run, path: Path) -> str:
+    return (f"pasa certify {run.kernel} --device {run.device} --profile {run.profile} "
+            f"--case {path}")
 
 
 def _document(run: Run) -> dict[str, Any]:
@@ -130,47 +173,83 @@ def _kernel_seconds(doc: dict[str, Any]) -> float | None:
     return None
 
 
-def declarations(kernels: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
-    """Each kernel's declaration and scope in words, from a process of its own."""
-    code = ("import json, sys; from pasa_ref import adapters\n"
-            "fn = adapters.load(sys.argv[1], device=sys.argv[2])\n"
-            "d = fn.pasa_declaration\n"
-            "try:\n"
-            "    from pasa_ref.certify import declaration\n"
-            "    scope = declaration.from_mapping(d).scope_text()\n"
-            "except ImportError:\n"
-            "    scope = json.dumps(d['supports'], sort_keys=True)\n"
-            "print(json.dumps({'declaration': d, 'scope': scope,\n"
-            "    'version': getattr(fn, 'pasa_version', '')}))\n")
-    out = {}
-    for kernel, device in kernels:
-        done = subprocess.run([sys.executable, "-c", code, kernel, device], capture_output=True,
-                              text=True, env=_environment(), cwd=ROOT)
-        try:
-            out[f"{kernel}@{device}"] = json.loads(done.stdout.strip().splitlines()[-1])
-        except (json.JSONDecodeError, IndexError):
-            out[f"{kernel}@{device}"] = {"scope": f"(cannot load: {done.stderr.strip()[-200:]})"}
-    return out
+DECLARE = """\
+import json, sys
+from pasa_ref import adapters
+fn = adapters.load(sys.argv[1], device=sys.argv[2])
+d = fn.pasa_declaration
+try:
+    from pasa_ref.certify import declaration
+    scope = declaration.from_mapping(d).scope_text()
+except ImportError:
+    scope = json.dumps(d["supports"], sort_keys=True)
+print(json.dumps({"declaration": d, "scope": scope, "version": getattr(fn, "pasa_version", ""),
+                  "rejections": list(fn.pasa_capabilities.rejections)}))
+"""
+
+
+def declare(kernel: str, device: str) -> dict[str, Any]:
+    """The kernel's declaration, scope in words, version and probe rejections, from a
+    process of its own (the adapter probes the kernel there)."""
+    done = subprocess.run([sys.executable, "-c", DECLARE, kernel, device], capture_output=True,
+                          text=True, env=_environment(), cwd=ROOT)
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
+                f"exit status {done.returncode}"}
+
+
+def undeclared(run: Run, declared: dict[str, Any]) -> str | None:
+    """Why the kernel is not certified in this profile at all: it cannot be loaded, or its
+    declaration leaves the profile out (with the probe's rejection)."""
+    if "error" in declared:
+        return f"cannot load: {declared['error'][:240]}"
+    profiles = declared["declaration"].get("supports", {}).get("profiles")
+    if profiles is None or run.profile in profiles:
+        return None
+    why = [r for r in declared.get("rejections", []) if r.startswith(run.profile + ":")]
+    return "profile not declared" + (f" ({why[0][len(run.profile) + 2:]})" if why else "")
+
+
+def publish_cases(run: Run, cases: Path) -> None:
+    """Copy each checked failing case (when small) next to the doc and point its
+    reproduction command there."""
+    for c in run.checks:
+        source = Path(c.get("file") or "")
+        if not source.is_file() or source.stat().st_size > MAX_PUBLISHED_BYTES:
+            continue
+        cases.mkdir(parents=True, exist_ok=True)
+        target = cases / f"{run.label}-{c['clause']}.npz"
+        shutil.copyfile(source, target)
+        if source.with_suffix(".json").is_file():
+            shutil.copyfile(source.with_suffix(".json"), target.with_suffix(".json"))
+        shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
+        c["reproduce"] = reproduction(run, shown)
 
 
 def row(run: Run, doc: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
     done = doc.get("cases", {}).get("done")
     na = _not_applicable(doc)
-    if run.returncode is None or not doc:
+    skipped = undeclared(run, declared)
+    if skipped is not None:
+        verdict = f"NOT RUN: {skipped}"
+    elif run.returncode is None or not doc:
         verdict = f"NO RESULT ({run.log.splitlines()[-1] if run.log else 'no output'})"
     elif doc.get("status") != "finished":
         verdict = f"NOT CERTIFIED ({doc.get('status')})"
     else:
         verdict = "CERTIFIED" if doc.get("certified") else "NOT CERTIFIED"
     failing = "; ".join(
-        f"{c['clause']} ({c.get('case')}): {c.get('finding')}" for c in run.checks
+        f"{c['clause']} ({c.get('failed')} cases; smallest {c.get('case')}): {c.get('finding')}"
+        for c in run.checks
     )
     kernel_s = _kernel_seconds(doc)
     return {
         "kernel": run.kernel,
         "version": declared.get("version") or doc.get("backend", {}).get("version", ""),
         "device": run.device,
-        "declared scope": declared.get("scope", ""),
+        "declared scope": declared.get("scope") or declared.get("error", "")[:240],
         "profile": run.profile,
         "level": run.level,
         "applicable cases": "" if done is None else done - (na or 0),
@@ -221,18 +300,21 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     names = args.kernels or list(GPU_KERNELS if _has_cuda() else CPU_KERNELS)
     kernels = [tuple(n.rsplit("@", 1)) if "@" in n else (n, "cpu") for n in names]
-    runs = [Run(k, d, p, level, Path(args.work).resolve() / f"{k.replace(':', '-')}-{d}-{p}-l{level}")
+    work = Path(args.work).resolve()
+    runs = [Run(k, d, p, level, work / f"{k.replace(':', '-')}-{d}-{p}-l{level}")
             for k, d in kernels for p in args.profiles for level in args.levels]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        declared = pool.submit(declarations, kernels)
-        done = list(pool.map(lambda r: certify(r, args.isolate, args.timeout),
-                             sorted(runs, key=lambda r: -r.level)))
-        docs = {r.label: _document(r) for r in done}
-        list(pool.map(lambda r: check_failures(r, docs[r.label]), done))
-        declared_by = declared.result()
-    ordered = sorted(done, key=lambda r: (r.kernel, r.device, r.profile, r.level))
-    rows = [row(r, docs[r.label], declared_by.get(f"{r.kernel}@{r.device}", {}))
-            for r in ordered]
+        declared = dict(zip([f"{k}@{d}" for k, d in kernels],
+                            pool.map(lambda kd: declare(*kd), kernels), strict=True))
+        planned = [r for r in runs if undeclared(r, declared[f"{r.kernel}@{r.device}"]) is None]
+        list(pool.map(lambda r: certify(r, args.isolate, args.timeout),
+                      sorted(planned, key=lambda r: -r.level)))
+        docs = {r.label: _document(r) for r in runs}
+        list(pool.map(lambda r: check_failures(r, docs[r.label]), planned))
+    ordered = sorted(runs, key=lambda r: (r.kernel, r.device, r.profile, r.level))
+    for r in ordered:
+        publish_cases(r, args.out / "kernels-cases")
+    rows = [row(r, docs[r.label], declared[f"{r.kernel}@{r.device}"]) for r in ordered]
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "kernels.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)

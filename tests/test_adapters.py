@@ -336,3 +336,15 @@ def test_jax_xla_on_cpu_against_float64(monkeypatch):
     assert "bf16-mixed" in supports["profiles"]
     _check_against_float64(fn, BF16, 3e-2)
     _top_left_differs(fn, BF16)
+
+
+def test_every_static_declaration_is_a_valid_declaration():
+    declaration = pytest.importorskip(
+        "pasa_ref.certify.declaration", reason="the declaration module is not merged yet"
+    )
+    from pasa_ref.adapters import jax_attention, torch_sdpa
+
+    for name, caps in [*torch_sdpa.STATIC.items(), *jax_attention.STATIC.items()]:
+        parsed = declaration.from_mapping(caps.declaration(name))
+        assert parsed.algorithm.kind == "softmax"
+        assert list(parsed.supports.profiles) == list(caps.profiles)

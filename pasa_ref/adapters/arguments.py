@@ -100,7 +100,9 @@ def masking(
     Raises UnsupportedCall for a causal call with S1 != S2 and no route.
     """
     if route is not None and route not in CAUSAL_ROUTES:
-        raise ValueError(f"argument 'route': expected one of {CAUSAL_ROUTES} or None, got {route!r}")
+        raise ValueError(
+            f"argument 'route': expected one of {CAUSAL_ROUTES} or None, got {route!r}"
+        )
     batch, heads, seq_q = q_shape[0], q_shape[1], q_shape[2]
     seq_k = k_shape[2]
     full = (batch, heads, seq_q, seq_k)

@@ -10,7 +10,8 @@ its framework rejects before computing anything (not applicable, not failed).
     profiles      the candidate profiles whose input dtype the kernel accepts
                   (B = 1, Hq = Hkv = 2, S1 = S2 = 16, D = 64)
     mask          an explicit boolean mask (key 0 hidden from every query)
-    causal        "bottom-right" when a causal route (in the backend's order of preference) accepts S1 = 8 < S2 = 16 and S1 = 16 > S2 = 8;
+    causal        "bottom-right" when a causal route (in the backend's order of preference)
+                  accepts S1 = 8 < S2 = 16 and S1 = 16 > S2 = 8;
                   else "top-left" when the top-left flag accepts S1 = S2; else false
     gqa, mqa      Hq = 4 over Hkv = 2, Hq = 4 over Hkv = 1
     dv_ne_d       Dv = 32 != D = 64

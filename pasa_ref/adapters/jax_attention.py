@@ -8,8 +8,8 @@ exact. GQA is native (query head h reads key head floor(h / G), as PASA-IO-2). I
 `is_causal` is top-left: the spec's bottom-right causal mask with S1 != S2 goes in as an
 explicit mask (route "mask"), for the implementations that take masks; masks keep JAX's
 B x H x S1 x S2 layout, True = visible. float64 needs JAX_ENABLE_X64=1: without it JAX
-would hold it as float32, and the call is refused rather than cast. STATIC holds the documented limits for when probing
-is switched off.
+would hold it as float32, and the call is refused rather than cast. STATIC holds the
+documented limits for when probing is switched off.
 """
 
 from __future__ import annotations

@@ -163,8 +163,7 @@ def _not_applicable(doc: dict[str, Any]) -> int | None:
 
 def _kernel_seconds(doc: dict[str, Any]) -> float | None:
     """The kernel's own seconds, wherever the certificate keeps them."""
-    for path in (("timing", "kernel_s"), ("kernel", "seconds"), ("calls", "seconds"),
-                 ("backend_time", "seconds")):
+    for path in (("calls", "kernel_seconds"), ("calls", "seconds"), ("timing", "kernel_s")):
         value: Any = doc
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
@@ -261,6 +260,20 @@ def row(run: Run, doc: dict[str, Any], declared: dict[str, Any]) -> dict[str, An
     }
 
 
+def seconds_per_level(rows: list[dict[str, Any]]) -> str:
+    """Per level over the certificates that ran: the largest whole-process seconds and the
+    largest kernel seconds (kernel alone, when the certificates report it)."""
+    lines = ["\n## Seconds per level\n\n", "| level | certificates | largest total s | "
+             "largest kernel s |\n", "|---|---|---|---|\n"]
+    for level in sorted({r["level"] for r in rows}):
+        ran = [r for r in rows if r["level"] == level and not r["verdict"].startswith("NOT RUN")]
+        kernel = [float(r["kernel s"]) for r in ran if r["kernel s"] != ""]
+        total = max((float(r["total s"]) for r in ran), default=0.0)
+        lines.append(f"| {level} | {len(ran)} | {total:.1f} | "
+                     f"{f'{max(kernel):.1f}' if kernel else ''} |\n")
+    return "".join(lines)
+
+
 def markdown(rows: list[dict[str, Any]], runs: list[Run], header: str) -> str:
     text = io.StringIO()
     text.write("# Kernels certified against the PASA spec\n\n" + header + "\n\n")
@@ -269,6 +282,7 @@ def markdown(rows: list[dict[str, Any]], runs: list[Run], header: str) -> str:
     for r in rows:
         text.write("| " + " | ".join(str(r[c]) for c in COLUMNS if c != "declared scope")
                    + " |\n")
+    text.write(seconds_per_level(rows))
     text.write("\n## Declared scopes (discovered by the adapters)\n\n")
     for kernel, scope in dict.fromkeys((r["kernel"] + " on " + r["device"], r["declared scope"])
                                        for r in rows):

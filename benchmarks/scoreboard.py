@@ -93,33 +93,59 @@ def certify(run: Run, isolate: bool, timeout: float) -> Run:
     return run
 
 
-_PLANNING = threading.Lock()  # hypothesis draws one plan at a time
+_PLANNING = threading.Lock()  # one `pasa gen` per plan
 
 
 @functools.cache
-def _planned_cases(profile: str, level: int, seed: int) -> dict[str, Any]:
-    """The cases of a deterministic plan (levels 1 and 2), by id."""
-    from pasa_ref import profiles
-    from pasa_ref.certify import levels, thresholds
-
+def _planned_cases(profile: str, level: int, seed: int, work: Path) -> dict[str, Path]:
+    """The case files of a deterministic plan (levels 1 and 2) by id, written by `pasa gen`
+    (the command line, so that the plan is drawn with the modules `pasa certify` imports)."""
+    out = work / f"plan-{profile}-l{level}-s{seed}"
     with _PLANNING:
-        items = levels.plan(level, profiles.get(profile), seed, thresholds.load())
-    return {item.id: item.case for item in items}
+        subprocess.run([sys.executable, "-m", "pasa_ref", "gen", "--profile", profile,
+                        "--level", str(level), "--seed", str(seed), "-o", str(out)],
+                       capture_output=True, env=_environment(), cwd=ROOT)
+    manifest = out / "manifest.json"
+    if not manifest.is_file():
+        return {}
+    entries = json.loads(manifest.read_text())
+    listed = entries.get("cases", entries.get("files", []))
+    return {e["id"]: out / f"{e['id']}.npz" for e in listed if not e.get("derived_from")}
+
+
+def _same_case(a: Path, b: Path) -> bool:
+    from pasa_ref.cases import Case
+
+    x, y = Case.load(a), Case.load(b)
+    return all(
+        p.shape == q.shape and p.tobytes() == q.tobytes() for p, q in
+        ((x.q, y.q), (x.k, y.k), (x.v, y.v))
+    ) and x.causal == y.causal
 
 
 def smallest_failure(run: Run, clause: dict[str, Any], doc: dict[str, Any]) -> tuple[str, Path]:
-    """The smallest listed failing case of the clause (fewest input elements), saved as a
-    case file; the saved worst case when none of the listed ones is in a deterministic plan
-    (level 3's hunted cases)."""
+    """The smallest listed failing case of the clause (fewest input elements), as a case
+    file of the plan; the saved worst case when the plan holds none of the listed ones
+    (level 3's long and hunted cases) or does not reproduce the certified worst case (a
+    plan is drawn by hypothesis, whose draws can depend on the modules a process imports)."""
+    from pasa_ref.cases import Case
+
     worst = clause["worst"]
-    by_id = _planned_cases(run.profile, min(run.level, 2), int(doc.get("seed", 0)))
-    failing = [f["case"] for f in clause.get("failures", []) if f["case"] in by_id]
+    fallback = worst["case"], Path(worst["file"])
+    files = _planned_cases(run.profile, min(run.level, 2), int(doc.get("seed", 0)),
+                           run.out.parent)
+    if worst["case"] not in files or not _same_case(files[worst["case"]], Path(worst["file"])):
+        return fallback  # the plan drawn here cannot be shown to be the certified one
+    failing = [f["case"] for f in clause.get("failures", []) if f["case"] in files]
     if not failing:
-        return worst["case"], Path(worst["file"])
-    case_id = min(failing, key=lambda i: by_id[i].q.size + by_id[i].k.size + by_id[i].v.size)
-    saved = by_id[case_id].save(run.out / "failures" / f"smallest-{clause['id']}",
-                                {"clause": clause["id"], "certified_against": run.profile})
-    return case_id, Path(saved)
+        return fallback
+
+    def size(case_id: str) -> int:
+        case = Case.load(files[case_id])
+        return case.q.size + case.k.size + case.v.size
+
+    case_id = min(failing, key=size)
+    return case_id, files[case_id]
 
 
 def check_failures(run: Run, doc: dict[str, Any]) -> Run:

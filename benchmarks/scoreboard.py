@@ -12,8 +12,8 @@ others). Each kernel is certified in every --profiles (fp16-mixed, bf16-mixed) a
 time, longest first (level 3's hunts are CPU-bound, 120 s each by default; numpy and BLAS
 are held to one thread per process). Every failing clause's smallest failing case (in
 input elements, among those the certificate lists and a deterministic plan holds; else its
-worst case) is then recomputed in float64 (benchmarks/float64_check.py) and the table says whether it is a defect of the
-kernel or a limit of the suite; the failing cases (when small) are copied to
+worst case) is then recomputed in float64 (benchmarks/float64_check.py) and the table
+says whether it is a defect of the kernel or a limit of the suite; the failing cases (when small) are copied to
 OUT/kernels-cases/ and the reproduction commands point there. Profiles a kernel's
 declaration leaves out are not run (the row says why). Certificates stay under --work.
 """

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,12 @@ def ulp(x: float, dtype: np.dtype) -> float:
 
 
 def check(kernel: str, path: Path, device: str, profile_name: str) -> dict[str, Any]:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN outputs are findings
+        return _check(kernel, path, device, profile_name)
+
+
+def _check(kernel: str, path: Path, device: str, profile_name: str) -> dict[str, Any]:
     case = Case.load(path)
     profile = profiles.get(profile_name)
     scale = case.scale if case.scale is not None else 1.0 / np.sqrt(case.q.shape[-1])
@@ -59,6 +66,12 @@ def check(kernel: str, path: Path, device: str, profile_name: str) -> dict[str, 
     shape = f"B={case.q.shape[0]} Hq={case.q.shape[1]} Hkv={case.k.shape[1]} " \
             f"S1={case.q.shape[2]} S2={case.k.shape[2]} D={case.q.shape[3]} " \
             f"Dv={case.v.shape[3]} causal={case.causal} mask={case.mask is not None}"
+    q, k = (x.astype(np.float64) for x in (case.q, case.k))
+    group = q.shape[1] // k.shape[1]
+    scores = scale * np.einsum("bhid,bhjd->bhij", q, np.repeat(k, group, axis=1))
+    shape += (f", max|q| {np.abs(q).max():.4g}, max|k| {np.abs(k).max():.4g}, max|v| "
+              f"{np.abs(case.v.astype(np.float64)).max():.4g}, scale {scale:.4g}, "
+              f"max|score| {np.abs(scores).max():.4g}")
     result: dict[str, Any] = {"kernel": kernel, "case": str(path), "shape": shape}
     try:
         fn = adapters.load(kernel, device=device)
@@ -74,9 +87,8 @@ def check(kernel: str, path: Path, device: str, profile_name: str) -> dict[str, 
     if first.shape != exact.shape:
         return {**result, "finding": "kernel defect",
                 "what": f"output shape {first.shape}, expected {exact.shape}"}
-    with np.errstate(all="ignore"):
-        reference = flash.attention(case.q, case.k, case.v, profile=profile,
-                                    **case.call_kwargs()).astype(np.float64)
+    reference = flash.attention(case.q, case.k, case.v, profile=profile,
+                                **case.call_kwargs()).astype(np.float64)
     ob = first.astype(np.float64)
     out_dtype = profile.output.storage
     err_b = np.where(rows[..., None], np.abs(ob - exact), 0)

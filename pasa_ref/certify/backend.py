@@ -225,7 +225,8 @@ def _identity(name: str, function: Any, module_name: str, file: str | None) -> I
     declaration, error = _declaration(function)
     return Identity(
         name=name,
-        version=_version(module_name),
+        # an adapter names the version of the framework it wraps (e.g. "torch 2.11.0")
+        version=getattr(function, "pasa_version", None) or _version(module_name),
         file=file,
         sha256=_file_sha256(file),
         receives_profile=_takes_profile(function),

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from pasa_ref import __version__, blas, display, profiles
 from pasa_ref.cases import Case, CaseFileError
 from pasa_ref.certify import criteria, declaration, evidence, levels, thresholds
-from pasa_ref.certify.backend import DEFAULT, Backend, Call, Caller, Identity, Request
+from pasa_ref.certify.backend import ADAPTER_PREFIXES, DEFAULT, Backend, Call, Caller, Identity, Request
 from pasa_ref.certify.certificate import Certificate, environment, spec_identity
 from pasa_ref.certify.criteria import CLAUSES
 from pasa_ref.certify.declaration import Declaration
@@ -97,9 +97,15 @@ class BackendSource:
 
     def reproduce(self, case_id: str, saved: Path) -> str:
         isolate = " --isolate" if self.caller.isolate else ""
+        device = os.environ.get("PASA_DEVICE")
+        on_device = (
+            f" --device {shlex.quote(device)}"
+            if device and self.caller.name.partition(":")[0] in ADAPTER_PREFIXES
+            else ""
+        )
         return (
             f"pasa certify {shlex.quote(self.caller.name)} --profile {self.profile.name}"
-            f"{isolate} --case {shlex.quote(str(saved))}"
+            f"{on_device}{isolate} --case {shlex.quote(str(saved))}"
         )
 
 

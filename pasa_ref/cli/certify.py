@@ -114,14 +114,32 @@ def report(outcome, console: Console) -> None:
 @declaration_file
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop after the first failing case.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option(
+    "--device",
+    type=click.STRING,
+    default=None,
+    help="Device of an adapter backend: cpu, cuda or cuda:N (sets $PASA_DEVICE; default cpu).",
+)
 def command(
     backend, profile, level, seed, out, timeout, isolate, cases, corpus, declare, fail_fast,
-    quiet
+    quiet, device
 ) -> None:
     """Certify BACKEND (package.module:function, naive|flash|pasa, or an adapter such as
     torch:flash; default $PASA_BACKEND, else the bundled reference kernel
-    pasa_ref.kernels.pasa:attention) against the PASA spec."""
+    pasa_ref.kernels.pasa:attention) against the PASA spec.
+
+    \b
+    Framework kernels are named through adapters (pasa_ref.adapters), each with the
+    declaration it discovers by probing the backend on the device:
+      torch:math, torch:flash, torch:efficient, torch:cudnn
+                               torch SDPA with that backend forced   pasa-ref[torch]
+      torch-fn:pkg.mod:function  a torch function with SDPA's arguments
+      jax:xla, jax:cudnn       jax.nn.dot_product_attention           pasa-ref[jax]
+      dlpack:pkg.mod:function  a PASA-CERT-1 function over DLPack arrays
+    e.g. pasa certify torch:flash --device cuda --profile fp16-mixed"""
     importable_from_cwd()
+    if device is not None:
+        os.environ["PASA_DEVICE"] = device
     try:
         outcome = certify(
             backend,

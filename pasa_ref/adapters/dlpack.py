@@ -80,5 +80,5 @@ def dlpack_function(target: str, device: str) -> DLPackAttention:
         dict(declared) if declared is not None
         else capabilities.declaration(f"{target} via DLPack ({device})")
     )
-    adapter.pasa_version = resolved.version or "unversioned"
+    adapter.pasa_version = resolved.identity.version or "unversioned"
     return adapter

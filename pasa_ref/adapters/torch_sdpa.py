@@ -239,7 +239,7 @@ def function(target: str, device: str, *, probe: bool = True) -> TorchAttention:
     torch = _torch()
     adapter = TorchAttention(resolved.function, contextlib.nullcontext, device, route=None,
                              full_mask=True)
-    version = f"{resolved.version or 'unversioned'} (torch {torch.__version__})"
+    version = f"{resolved.identity.version or 'unversioned'} (torch {torch.__version__})"
     name = f"{target} via torch ({_where(torch, device)})"
     return _finish(adapter, (f"torch-fn:{target}", device), ROUTES["function"], None, probe,
                    name, version, getattr(resolved.function, "pasa_declaration", None))

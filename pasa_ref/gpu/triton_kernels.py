@@ -1,0 +1,248 @@
+"""The Triton programs of the PASA forward pass (spec section 5); the launcher is triton_pasa.
+
+Two launches per call:
+
+    shift_keys     grid (T, B * Hkv): K~_j = M_{n_j}^T K_j for one key block j, one GEMM with
+                   M's entries rounded into the operand format (PASA-ALG-1), written rounded
+                   into the operand format to a buffer B x Hkv x (T * BLOCK_N) x BLOCK_D whose
+                   rows past S2 and columns past D are zero. Each key block is shifted once,
+                   not once per query block.
+    attention      grid (ceil(S1 / BLOCK_M), B * Hq): one query tile against the key blocks
+                   j = 1..T in order, the online softmax in the moving frame (PASA-ALG-2..6).
+
+FULL (constexpr) selects the rounding of the profile:
+
+    FULL = False   "-mixed": GEMM operands in the input format, everything else binary32.
+                   The scale is applied to the scores (scale_at = "scores"); exp(x - m_ref)
+                   of the block is folded into P before P V, as FlashAttention does
+                   (P = exp(S~ + gamma (a_j - abar_j) - m_j) = exp(x - m_j) P~, equal in exact
+                   arithmetic), so O accumulates in place in the GEMM.
+    FULL = True    "-full": every GEMM result, vector op, statistic and accumulator update is
+                   rounded into the input format (fp16 or bf16) at the rounding points of
+                   PASA-NUM-5, in the spec's order; the scale is folded into M
+                   (scale_at = "shift"); row sums are pairwise (PASA-NUM-4).
+
+Values are carried in binary32; `_fl` rounds a binary32 value into the low format and back
+(one round-to-nearest-even conversion each way, exact on the way back).
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def _fl(x, LOW: tl.constexpr, ROUND: tl.constexpr):
+    """fl_LOW(x) carried in binary32 when ROUND, else x."""
+    if ROUND:
+        return x.to(LOW).to(tl.float32)
+    return x
+
+
+@triton.jit
+def _dot(a, b, acc, LOW: tl.constexpr, DOT_F32: tl.constexpr):
+    """acc + A B with A, B rounded into LOW and binary32 accumulation. DOT_F32: the same
+    product from binary32 copies (exact products, "ieee" binary32 GEMM), for Triton's
+    interpreter, whose dot multiplies the bit patterns of bfloat16 operands."""
+    if DOT_F32:
+        a32 = a.to(LOW).to(tl.float32)
+        b32 = b.to(LOW).to(tl.float32)
+        return tl.dot(a32, b32, acc, input_precision="ieee")
+    return tl.dot(a.to(LOW), b.to(LOW), acc)
+
+
+@triton.jit
+def _pairwise_rowsum(x, LOW: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr,
+                     LOG2_COLS: tl.constexpr):
+    """Row sums of a ROWS x COLS tile (COLS a power of two), pairwise as PASA-NUM-4: column t
+    becomes fl(x_t + x_{t + COLS/2}) until one column is left, each sum rounded into LOW."""
+    for level in tl.static_range(LOG2_COLS):
+        half: tl.constexpr = COLS >> (level + 1)
+        x = tl.sum(tl.reshape(x, (ROWS, 2, half)), axis=1).to(LOW).to(tl.float32)
+    return tl.reshape(x, (ROWS,))
+
+
+@triton.jit
+def shift_keys(
+    K, KT, stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_tb, stride_th, stride_tn,
+    S2, HKV, diag_full, off_full, diag_last, off_last,
+    LOW: tl.constexpr, DOT_F32: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """K~_j = M_{n_j}^T K_j for one key block (PASA-ALG-1); diag_*, off_*: M's diagonal and
+    off-diagonal entries, already in the operand format, for full blocks and the last one."""
+    j = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = bh // HKV
+    h = bh % HKV
+    rows = j * BLOCK_N + tl.arange(0, BLOCK_N)
+    dims = tl.arange(0, BLOCK_D)
+    k = tl.load(
+        K + b * stride_kb + h * stride_kh + rows[:, None] * stride_kn + dims[None, :] * stride_kd,
+        mask=rows[:, None] < S2,
+        other=0.0,
+    )
+    n_j = tl.minimum(S2 - j * BLOCK_N, BLOCK_N)
+    last = (j + 1) * BLOCK_N >= S2
+    diag = tl.where(last, diag_last, diag_full)
+    off = tl.where(last, off_last, off_full)
+    t = tl.arange(0, BLOCK_N)
+    inside = (t[:, None] < n_j) & (t[None, :] < n_j)
+    m_t = tl.where(t[:, None] == t[None, :], diag, off)
+    m_t = tl.where(inside, m_t, 0.0)
+    k_tilde = _dot(m_t, k, tl.zeros((BLOCK_N, BLOCK_D), tl.float32), LOW, DOT_F32)
+    tl.store(
+        KT + b * stride_tb + h * stride_th + rows[:, None] * stride_tn + dims[None, :],
+        k_tilde.to(LOW),
+    )
+
+
+@triton.jit
+def _block(
+    q, kt_ptrs, v_ptrs, mask_ptrs, consts_ptr, j0, start_n, offs_m, m, ell, abar, o, seen,
+    S1, S2, T, scale, gamma, inv_full, inv_last,
+    LOW: tl.constexpr, DOT_F32: tl.constexpr, FULL: tl.constexpr, MASKED: tl.constexpr,
+    CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    LOG2_BLOCK_N: tl.constexpr,
+):
+    """One key block j = j0 + 1 of PASA-ALG-2..5 for a query tile; returns the new state."""
+    offs_n = start_n + tl.arange(0, BLOCK_N)
+    kt = tl.load(kt_ptrs)
+    product = _dot(q, tl.trans(kt), tl.zeros((BLOCK_M, BLOCK_N), tl.float32), LOW, DOT_F32)
+    inv_n = tl.where(j0 == T - 1, inv_last, inv_full)  # fl(1/n_j), n_j the true length
+    c_new = tl.load(consts_ptr + 2 * j0)  # fl(1/j)
+    c_old = tl.load(consts_ptr + 2 * j0 + 1)  # fl((j-1)/j)
+    if MASKED:
+        visible = offs_n[None, :] < S2
+        if CAUSAL:
+            visible = visible & (offs_n[None, :] <= offs_m[:, None] + (S2 - S1))
+        if HAS_MASK:
+            visible = visible & (tl.load(mask_ptrs, mask=(offs_m[:, None] < S1) & (
+                offs_n[None, :] < S2), other=0) != 0)
+        seen = tl.maximum(seen, tl.max(visible.to(tl.int32), 1))
+    if FULL:
+        s = _fl(product, LOW, True)  # S~ = fl(Q K~^T), the scale folded into M
+        a = _pairwise_rowsum(_fl(s * inv_n, LOW, True), LOW, BLOCK_M, BLOCK_N, LOG2_BLOCK_N)
+        if MASKED:
+            s = tl.where(visible, s, float("-inf"))
+        m_local = tl.max(s, 1)
+        p = tl.exp(_fl(s - tl.where(m_local == float("-inf"), 0.0, m_local)[:, None], LOW, True))
+        p = _fl(p, LOW, True)
+        ell_local = _pairwise_rowsum(p, LOW, BLOCK_M, BLOCK_N, LOG2_BLOCK_N)
+    else:
+        # S~ = fl(lambda) (Q K~^T); its row max and mean are taken on the product and scaled
+        # once per row (max commutes with a positive scale exactly)
+        a = (tl.sum(product, 1) * scale) * inv_n
+        if MASKED:
+            product = tl.where(visible, product, float("-inf"))
+        m_local = tl.max(product, 1) * scale
+    abar_new = _fl(_fl(a * c_new, LOW, FULL) + _fl(abar * c_old, LOW, FULL), LOW, FULL)
+    x = _fl(m_local + _fl(gamma * _fl(a - abar_new, LOW, FULL), LOW, FULL), LOW, FULL)
+    x = tl.where(m_local == float("-inf"), float("-inf"), x)
+    y = _fl(m + _fl(gamma * _fl(abar - abar_new, LOW, FULL), LOW, FULL), LOW, FULL)
+    y = tl.where(m == float("-inf"), float("-inf"), y)
+    m_new = tl.maximum(x, y)
+    m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
+    c_y = _fl(tl.exp(_fl(y - m_ref, LOW, FULL)), LOW, FULL)
+    v = tl.load(v_ptrs)
+    if FULL:
+        c_x = _fl(tl.exp(_fl(x - m_ref, LOW, True)), LOW, True)
+        ell = _fl(_fl(c_y * ell, LOW, True) + _fl(c_x * ell_local, LOW, True), LOW, True)
+        pv = _fl(_dot(p, v, tl.zeros(o.shape, tl.float32), LOW, DOT_F32), LOW, True)
+        o = _fl(_fl(c_y[:, None] * o, LOW, True) + _fl(c_x[:, None] * pv, LOW, True), LOW, True)
+    else:
+        # P = exp(S~ + gamma (a - abar_new) - m_ref) = exp(x - m_ref) P~ (exactly equal)
+        bias = tl.where(m_local == float("-inf"), 0.0,
+                        gamma * (a - abar_new) - m_ref) * LOG2E
+        p = tl.exp2(product * (scale * LOG2E) + bias[:, None])
+        ell = c_y * ell + tl.sum(p, 1)
+        o = _dot(p, v, o * c_y[:, None], LOW, DOT_F32)
+    return m_new, ell, abar_new, o, seen
+
+
+@triton.jit
+def attention(
+    Q, KT, V, Out, Mask, Consts,
+    stride_qb, stride_qh, stride_qm, stride_qd,
+    stride_tb, stride_th, stride_tn,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    stride_ob, stride_oh, stride_om, stride_od,
+    stride_mb, stride_mh, stride_mm, stride_mn,
+    S1, S2, HQ, GROUP, T, scale, gamma, inv_full, inv_last,
+    LOW: tl.constexpr, DOT_F32: tl.constexpr, FULL: tl.constexpr, CAUSAL: tl.constexpr,
+    HAS_MASK: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, LOG2_BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+):
+    """O for one query tile of one (batch, query head): PASA-ALG-2..6 over the key blocks
+    that hold a visible key, then fully masked rows set to 0 (PASA-MASK-3)."""
+    pid_m = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = bh // HQ
+    h = bh % HQ
+    hkv = h // GROUP  # PASA-IO-2
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    dims = tl.arange(0, BLOCK_D)
+    vdims = tl.arange(0, BLOCK_DV)
+    rows_n = tl.arange(0, BLOCK_N)
+    q = tl.load(
+        Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qm + dims[None, :] * stride_qd,
+        mask=offs_m[:, None] < S1,
+        other=0.0,
+    )
+    kt_ptrs = KT + b * stride_tb + hkv * stride_th + rows_n[:, None] * stride_tn + dims[None, :]
+    v_base = V + b * stride_vb + hkv * stride_vh + vdims[None, :] * stride_vd
+    mask_base = Mask + b * stride_mb + h * stride_mh + offs_m[:, None] * stride_mm
+
+    m = tl.full((BLOCK_M,), float("-inf"), tl.float32)
+    ell = tl.zeros((BLOCK_M,), tl.float32)
+    abar = tl.zeros((BLOCK_M,), tl.float32)
+    o = tl.zeros((BLOCK_M, BLOCK_DV), tl.float32)
+    seen = tl.zeros((BLOCK_M,), tl.int32)
+
+    # blocks past the last key visible to the tile's last row change neither O nor l
+    # (x = -inf, c_y = 1): causal tiles stop there
+    first_row = pid_m * BLOCK_M
+    if CAUSAL:
+        last_row = tl.minimum(first_row + BLOCK_M, S1) - 1
+        n_blocks = tl.minimum(tl.cdiv(tl.maximum(last_row + 1 + S2 - S1, 0), BLOCK_N), T)
+        n_plain = tl.minimum(tl.maximum(first_row + 1 + S2 - S1, 0) // BLOCK_N, S2 // BLOCK_N)
+    else:
+        n_blocks = T
+        n_plain = S2 // BLOCK_N
+    if HAS_MASK:
+        n_plain = 0
+    n_plain = tl.minimum(n_plain, n_blocks)
+
+    for j0 in range(0, n_plain):
+        start_n = j0 * BLOCK_N
+        m, ell, abar, o, seen = _block(
+            q, kt_ptrs + start_n * stride_tn,
+            v_base + (start_n + rows_n[:, None]) * stride_vn, mask_base, Consts, j0, start_n,
+            offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
+            LOW, DOT_F32, FULL, False, CAUSAL, HAS_MASK, BLOCK_M, BLOCK_N, LOG2_BLOCK_N,
+        )
+    if n_plain > 0:
+        seen = tl.full((BLOCK_M,), 1, tl.int32)
+    for j0 in range(n_plain, n_blocks):
+        start_n = j0 * BLOCK_N
+        rows = start_n + rows_n
+        m, ell, abar, o, seen = _block(
+            q, kt_ptrs + start_n * stride_tn,
+            v_base + tl.minimum(rows, S2 - 1)[:, None] * stride_vn,
+            mask_base + (start_n + rows_n)[None, :] * stride_mn, Consts, j0, start_n,
+            offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
+            LOW, DOT_F32, FULL, True, CAUSAL, HAS_MASK, BLOCK_M, BLOCK_N, LOG2_BLOCK_N,
+        )
+    # PASA-ALG-6: fl_acc(O / l), then the output format; rows without a visible key are 0
+    # (PASA-MASK-3: decided by the mask, so a row whose scores all overflowed stays 0/0 = NaN)
+    ell = tl.where(seen > 0, ell, 1.0)
+    out = tl.where(seen[:, None] > 0, tl.math.div_rn(o, ell[:, None]), 0.0).to(LOW)
+    tl.store(
+        Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om
+        + vdims[None, :] * stride_od,
+        out,
+        mask=offs_m[:, None] < S1,
+    )

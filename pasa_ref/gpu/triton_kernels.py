@@ -35,33 +35,39 @@ LOG2E = 1.4426950408889634
 
 
 @triton.jit
-def _fl(x, LOW: tl.constexpr, ROUND: tl.constexpr):
-    """fl_LOW(x) carried in binary32 when ROUND, else x."""
+def _fl(x, LOW: tl.constexpr, ROUND: tl.constexpr, EMU: tl.constexpr):
+    """fl_LOW(x) carried in binary32 when ROUND, else x. EMU: round to bfloat16 on the bit
+    pattern (add 0x7FFF plus the lowest kept bit, clear the low half: round to nearest even,
+    inf on overflow), for Triton's interpreter, whose binary32 -> bfloat16 cast truncates."""
     if ROUND:
+        if EMU:
+            bits = x.to(tl.uint32, bitcast=True)
+            bits = (bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000
+            return bits.to(tl.float32, bitcast=True)
         return x.to(LOW).to(tl.float32)
     return x
 
 
 @triton.jit
-def _dot(a, b, acc, LOW: tl.constexpr, DOT_F32: tl.constexpr):
-    """acc + A B with A, B rounded into LOW and binary32 accumulation. DOT_F32: the same
-    product from binary32 copies (exact products, "ieee" binary32 GEMM), for Triton's
-    interpreter, whose dot multiplies the bit patterns of bfloat16 operands."""
-    if DOT_F32:
-        a32 = a.to(LOW).to(tl.float32)
-        b32 = b.to(LOW).to(tl.float32)
+def _dot(a, b, acc, LOW: tl.constexpr, EMU: tl.constexpr):
+    """acc + A B with A, B rounded into LOW and binary32 accumulation. EMU (Triton's
+    interpreter with bfloat16, whose dot multiplies bfloat16 bit patterns): the same product
+    from binary32 copies of the rounded operands (exact products, "ieee" binary32 GEMM)."""
+    if EMU:
+        a32 = _fl(a.to(tl.float32), LOW, True, EMU)
+        b32 = _fl(b.to(tl.float32), LOW, True, EMU)
         return tl.dot(a32, b32, acc, input_precision="ieee")
     return tl.dot(a.to(LOW), b.to(LOW), acc)
 
 
 @triton.jit
-def _pairwise_rowsum(x, LOW: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr,
+def _pairwise_rowsum(x, LOW: tl.constexpr, EMU: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr,
                      LOG2_COLS: tl.constexpr):
     """Row sums of a ROWS x COLS tile (COLS a power of two), pairwise as PASA-NUM-4: column t
     becomes fl(x_t + x_{t + COLS/2}) until one column is left, each sum rounded into LOW."""
     for level in tl.static_range(LOG2_COLS):
         half: tl.constexpr = COLS >> (level + 1)
-        x = tl.sum(tl.reshape(x, (ROWS, 2, half)), axis=1).to(LOW).to(tl.float32)
+        x = _fl(tl.sum(tl.reshape(x, (ROWS, 2, half)), axis=1), LOW, True, EMU)
     return tl.reshape(x, (ROWS,))
 
 
@@ -70,7 +76,7 @@ def shift_keys(
     K, KT, stride_kb, stride_kh, stride_kn, stride_kd,
     stride_tb, stride_th, stride_tn,
     S2, HKV, diag_full, off_full, diag_last, off_last,
-    LOW: tl.constexpr, DOT_F32: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    LOW: tl.constexpr, EMU: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     """K~_j = M_{n_j}^T K_j for one key block (PASA-ALG-1); diag_*, off_*: M's diagonal and
     off-diagonal entries, already in the operand format, for full blocks and the last one."""
@@ -93,10 +99,10 @@ def shift_keys(
     inside = (t[:, None] < n_j) & (t[None, :] < n_j)
     m_t = tl.where(t[:, None] == t[None, :], diag, off)
     m_t = tl.where(inside, m_t, 0.0)
-    k_tilde = _dot(m_t, k, tl.zeros((BLOCK_N, BLOCK_D), tl.float32), LOW, DOT_F32)
+    k_tilde = _dot(m_t, k, tl.zeros((BLOCK_N, BLOCK_D), tl.float32), LOW, EMU)
     tl.store(
         KT + b * stride_tb + h * stride_th + rows[:, None] * stride_tn + dims[None, :],
-        k_tilde.to(LOW),
+        _fl(k_tilde, LOW, True, EMU).to(LOW),
     )
 
 
@@ -104,14 +110,14 @@ def shift_keys(
 def _block(
     q, kt_ptrs, v_ptrs, mask_ptrs, consts_ptr, j0, start_n, offs_m, m, ell, abar, o, seen,
     S1, S2, T, scale, gamma, inv_full, inv_last,
-    LOW: tl.constexpr, DOT_F32: tl.constexpr, FULL: tl.constexpr, MASKED: tl.constexpr,
+    LOW: tl.constexpr, EMU: tl.constexpr, FULL: tl.constexpr, MASKED: tl.constexpr,
     CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     LOG2_BLOCK_N: tl.constexpr,
 ):
     """One key block j = j0 + 1 of PASA-ALG-2..5 for a query tile; returns the new state."""
     offs_n = start_n + tl.arange(0, BLOCK_N)
     kt = tl.load(kt_ptrs)
-    product = _dot(q, tl.trans(kt), tl.zeros((BLOCK_M, BLOCK_N), tl.float32), LOW, DOT_F32)
+    product = _dot(q, tl.trans(kt), tl.zeros((BLOCK_M, BLOCK_N), tl.float32), LOW, EMU)
     inv_n = tl.where(j0 == T - 1, inv_last, inv_full)  # fl(1/n_j), n_j the true length
     c_new = tl.load(consts_ptr + 2 * j0)  # fl(1/j)
     c_old = tl.load(consts_ptr + 2 * j0 + 1)  # fl((j-1)/j)
@@ -124,14 +130,14 @@ def _block(
                 offs_n[None, :] < S2), other=0) != 0)
         seen = tl.maximum(seen, tl.max(visible.to(tl.int32), 1))
     if FULL:
-        s = _fl(product, LOW, True)  # S~ = fl(Q K~^T), the scale folded into M
-        a = _pairwise_rowsum(_fl(s * inv_n, LOW, True), LOW, BLOCK_M, BLOCK_N, LOG2_BLOCK_N)
+        s = _fl(product, LOW, True, EMU)  # S~ = fl(Q K~^T), the scale folded into M
+        a = _pairwise_rowsum(_fl(s * inv_n, LOW, True, EMU), LOW, EMU, BLOCK_M, BLOCK_N, LOG2_BLOCK_N)
         if MASKED:
             s = tl.where(visible, s, float("-inf"))
         m_local = tl.max(s, 1)
-        p = tl.exp(_fl(s - tl.where(m_local == float("-inf"), 0.0, m_local)[:, None], LOW, True))
-        p = _fl(p, LOW, True)
-        ell_local = _pairwise_rowsum(p, LOW, BLOCK_M, BLOCK_N, LOG2_BLOCK_N)
+        p = tl.exp(_fl(s - tl.where(m_local == float("-inf"), 0.0, m_local)[:, None], LOW, True, EMU))
+        p = _fl(p, LOW, True, EMU)
+        ell_local = _pairwise_rowsum(p, LOW, EMU, BLOCK_M, BLOCK_N, LOG2_BLOCK_N)
     else:
         # S~ = fl(lambda) (Q K~^T); its row max and mean are taken on the product and scaled
         # once per row (max commutes with a positive scale exactly)
@@ -139,27 +145,27 @@ def _block(
         if MASKED:
             product = tl.where(visible, product, float("-inf"))
         m_local = tl.max(product, 1) * scale
-    abar_new = _fl(_fl(a * c_new, LOW, FULL) + _fl(abar * c_old, LOW, FULL), LOW, FULL)
-    x = _fl(m_local + _fl(gamma * _fl(a - abar_new, LOW, FULL), LOW, FULL), LOW, FULL)
+    abar_new = _fl(_fl(a * c_new, LOW, FULL, EMU) + _fl(abar * c_old, LOW, FULL, EMU), LOW, FULL, EMU)
+    x = _fl(m_local + _fl(gamma * _fl(a - abar_new, LOW, FULL, EMU), LOW, FULL, EMU), LOW, FULL, EMU)
     x = tl.where(m_local == float("-inf"), float("-inf"), x)
-    y = _fl(m + _fl(gamma * _fl(abar - abar_new, LOW, FULL), LOW, FULL), LOW, FULL)
+    y = _fl(m + _fl(gamma * _fl(abar - abar_new, LOW, FULL, EMU), LOW, FULL, EMU), LOW, FULL, EMU)
     y = tl.where(m == float("-inf"), float("-inf"), y)
     m_new = tl.maximum(x, y)
     m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
-    c_y = _fl(tl.exp(_fl(y - m_ref, LOW, FULL)), LOW, FULL)
+    c_y = _fl(tl.exp(_fl(y - m_ref, LOW, FULL, EMU)), LOW, FULL, EMU)
     v = tl.load(v_ptrs)
     if FULL:
-        c_x = _fl(tl.exp(_fl(x - m_ref, LOW, True)), LOW, True)
-        ell = _fl(_fl(c_y * ell, LOW, True) + _fl(c_x * ell_local, LOW, True), LOW, True)
-        pv = _fl(_dot(p, v, tl.zeros(o.shape, tl.float32), LOW, DOT_F32), LOW, True)
-        o = _fl(_fl(c_y[:, None] * o, LOW, True) + _fl(c_x[:, None] * pv, LOW, True), LOW, True)
+        c_x = _fl(tl.exp(_fl(x - m_ref, LOW, True, EMU)), LOW, True, EMU)
+        ell = _fl(_fl(c_y * ell, LOW, True, EMU) + _fl(c_x * ell_local, LOW, True, EMU), LOW, True, EMU)
+        pv = _fl(_dot(p, v, tl.zeros(o.shape, tl.float32), LOW, EMU), LOW, True, EMU)
+        o = _fl(_fl(c_y[:, None] * o, LOW, True, EMU) + _fl(c_x[:, None] * pv, LOW, True, EMU), LOW, True, EMU)
     else:
         # P = exp(S~ + gamma (a - abar_new) - m_ref) = exp(x - m_ref) P~ (exactly equal)
         bias = tl.where(m_local == float("-inf"), 0.0,
                         gamma * (a - abar_new) - m_ref) * LOG2E
         p = tl.exp2(product * (scale * LOG2E) + bias[:, None])
         ell = c_y * ell + tl.sum(p, 1)
-        o = _dot(p, v, o * c_y[:, None], LOW, DOT_F32)
+        o = _dot(p, v, o * c_y[:, None], LOW, EMU)
     return m_new, ell, abar_new, o, seen
 
 
@@ -172,7 +178,7 @@ def attention(
     stride_ob, stride_oh, stride_om, stride_od,
     stride_mb, stride_mh, stride_mm, stride_mn,
     S1, S2, HQ, GROUP, T, scale, gamma, inv_full, inv_last,
-    LOW: tl.constexpr, DOT_F32: tl.constexpr, FULL: tl.constexpr, CAUSAL: tl.constexpr,
+    LOW: tl.constexpr, EMU: tl.constexpr, FULL: tl.constexpr, CAUSAL: tl.constexpr,
     HAS_MASK: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, LOG2_BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
 ):
@@ -222,7 +228,7 @@ def attention(
             q, kt_ptrs + start_n * stride_tn,
             v_base + (start_n + rows_n[:, None]) * stride_vn, mask_base, Consts, j0, start_n,
             offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
-            LOW, DOT_F32, FULL, False, CAUSAL, HAS_MASK, BLOCK_M, BLOCK_N, LOG2_BLOCK_N,
+            LOW, EMU, FULL, False, CAUSAL, HAS_MASK, BLOCK_M, BLOCK_N, LOG2_BLOCK_N,
         )
     if n_plain > 0:
         seen = tl.full((BLOCK_M,), 1, tl.int32)
@@ -234,12 +240,13 @@ def attention(
             v_base + tl.minimum(rows, S2 - 1)[:, None] * stride_vn,
             mask_base + (start_n + rows_n)[None, :] * stride_mn, Consts, j0, start_n,
             offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
-            LOW, DOT_F32, FULL, True, CAUSAL, HAS_MASK, BLOCK_M, BLOCK_N, LOG2_BLOCK_N,
+            LOW, EMU, FULL, True, CAUSAL, HAS_MASK, BLOCK_M, BLOCK_N, LOG2_BLOCK_N,
         )
     # PASA-ALG-6: fl_acc(O / l), then the output format; rows without a visible key are 0
     # (PASA-MASK-3: decided by the mask, so a row whose scores all overflowed stays 0/0 = NaN)
     ell = tl.where(seen > 0, ell, 1.0)
-    out = tl.where(seen[:, None] > 0, tl.math.div_rn(o, ell[:, None]), 0.0).to(LOW)
+    out = tl.where(seen[:, None] > 0, _fl(tl.math.div_rn(o, ell[:, None]), LOW, True, EMU), 0.0)
+    out = out.to(LOW)
     tl.store(
         Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om
         + vdims[None, :] * stride_od,

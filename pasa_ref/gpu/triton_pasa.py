@@ -133,6 +133,7 @@ class Setup:
     low: Any  # tl.float16 or tl.bfloat16
 
     @classmethod
+    @functools.lru_cache(maxsize=256)
     def of(cls, variant: str, dtype: torch.dtype, head_dim: int, seq_k: int,
            scale: float | None, beta: float | None) -> Setup:
         prof = profiles.get(profile_name(variant, dtype))
@@ -147,11 +148,17 @@ class Setup:
         return cls(prof, variant == "full", scale, beta, blocks,
                    seq_k - (blocks - 1) * BLOCK_N, low)
 
-    @property
-    def dot_f32(self) -> bool:
-        """GEMMs from binary32 copies of the operands: Triton's interpreter with bfloat16
-        (its dot multiplies bfloat16 bit patterns); on a GPU never."""
+    @functools.cached_property
+    def emulate_bf16(self) -> bool:
+        """Round to bfloat16 on bit patterns and multiply binary32 copies: Triton's
+        interpreter with bfloat16 (its cast truncates, its dot multiplies bit patterns);
+        on a GPU never."""
         return os.environ.get("TRITON_INTERPRET") == "1" and self.low == triton_kernels.tl.bfloat16
+
+    @functools.cached_property
+    def entries(self) -> tuple[float, float, float, float]:
+        """M's entries for full blocks and for the last block (shift_entries)."""
+        return (*self.shift_entries(BLOCK_N), *self.shift_entries(self.n_last))
 
     def shift_entries(self, n: int) -> tuple[float, float]:
         """M_n's diagonal lambda_M (1 - beta/n) and off-diagonal -lambda_M beta/n, computed
@@ -162,6 +169,7 @@ class Setup:
         diag, off = scale_m * (1.0 - self.beta / n), scale_m * -(self.beta / n)
         return float(operand.round(np.float64(diag))), float(operand.round(np.float64(off)))
 
+    @functools.cached_property
     def scalars(self) -> dict[str, float]:
         """fl_vector(lambda), fl_statistics(gamma), fl_vector(1/n) for n = 128 and n_T."""
         vector = self.profile.vector
@@ -181,8 +189,8 @@ def shifted_keys(k: torch.Tensor, setup: Setup) -> torch.Tensor:
                           device=k.device)
     triton_kernels.shift_keys[(setup.blocks, b * hkv)](
         k, k_tilde, *k.stride(), *k_tilde.stride()[:3],
-        s2, hkv, *setup.shift_entries(BLOCK_N), *setup.shift_entries(setup.n_last),
-        LOW=setup.low, DOT_F32=setup.dot_f32, BLOCK_N=BLOCK_N, BLOCK_D=block_d, num_warps=4,
+        s2, hkv, *setup.entries,
+        LOW=setup.low, EMU=setup.emulate_bf16, BLOCK_N=BLOCK_N, BLOCK_D=block_d, num_warps=4,
     )
     return k_tilde
 
@@ -218,8 +226,8 @@ def pasa_attention(
         _block_weights(setup.blocks, setup.profile.name, str(q.device)),
         *q.stride(), *k_tilde.stride()[:3], *v.stride(), *out.stride(),
         *((0, 0, 0, 0) if visible is None else visible.stride()),
-        s1, s2, hq, hq // hkv, setup.blocks, **setup.scalars(),
-        LOW=setup.low, DOT_F32=setup.dot_f32, FULL=setup.full, CAUSAL=bool(causal), HAS_MASK=visible is not None,
+        s1, s2, hq, hq // hkv, setup.blocks, **setup.scalars,
+        LOW=setup.low, EMU=setup.emulate_bf16, FULL=setup.full, CAUSAL=bool(causal), HAS_MASK=visible is not None,
         BLOCK_M=block_m, BLOCK_N=BLOCK_N, LOG2_BLOCK_N=BLOCK_N.bit_length() - 1,
         BLOCK_D=block_d, BLOCK_DV=block_dv, num_warps=num_warps, num_stages=num_stages,
     )

@@ -1,7 +1,9 @@
 """The Triton PASA kernel against torch SDPA on one NVIDIA GPU: speed, then accuracy.
 
-    python benchmarks/triton_bench.py --out DIR            the full run (docs/triton.md)
-    python benchmarks/triton_bench.py --out DIR --sweep    tile configs of pasa at S = 4096
+    python benchmarks/triton_bench.py --out DIR [--no-tune] [--sizes S ...]
+
+First the tile configs of pasa (CANDIDATES) are timed at S = 4096 and the fastest of each
+(variant, causal) is kept for the rest of the run (--no-tune: the kernel's defaults).
 
 Speed: forward TFLOP/s (4 B H S^2 D flops, half of it causal) of pasa (mixed and full
 variants) and torch SDPA's flash, efficient and cuDNN backends, fp16, B = 4, H = 16, D = 128,
@@ -12,7 +14,7 @@ RMSE / RMS(V) against float64 attention computed on the GPU, for both pasa varia
 SDPA backends (flash, efficient, cuDNN, math) and a naive kernel that forms Q K^T in fp16
 (the paper's baseline), whose scores overflow at mean_val 30.
 
-Writes DIR/triton_speed.csv, DIR/triton_accuracy.csv and DIR/triton_bench.md.
+Writes DIR/triton_tune.csv, DIR/triton_speed.csv, DIR/triton_accuracy.csv and DIR/triton_bench.md.
 """
 
 from __future__ import annotations
@@ -53,9 +55,19 @@ AMPLITUDES = (0.5, 5.0, 10.0, 20.0)
 Attention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor]
 
 
+#: (BLOCK_M, num_warps, num_stages) of pasa by (variant, causal), set by tune(); None: the
+#: kernel's defaults
+TUNED: dict[tuple[str, bool], tuple[int, int, int]] = {}
+CANDIDATES = {
+    "mixed": [(128, 8, 2), (128, 8, 3), (64, 4, 3), (64, 4, 4)],
+    "full": [(64, 4, 2), (64, 4, 3), (64, 8, 2), (128, 8, 2)],
+}
+
+
 def pasa(variant: str, config: tuple[int, int, int] | None = None) -> Attention:
     def run(q, k, v, causal):
-        return triton_pasa.pasa_attention(q, k, v, variant=variant, causal=causal, config=config)
+        chosen = config or TUNED.get((variant, causal))
+        return triton_pasa.pasa_attention(q, k, v, variant=variant, causal=causal, config=chosen)
 
     return run
 
@@ -139,22 +151,31 @@ def ratios(rows: list[dict]) -> list[tuple[int, bool, str, str, float]]:
     return out
 
 
-def sweep() -> None:
-    """Every (BLOCK_M, num_warps, num_stages) of both variants at S = 4096."""
-    q, k, v = inputs(4096)
-    grid = {
-        "mixed": [(64, 4, 3), (128, 4, 3), (128, 8, 2), (128, 8, 3), (128, 8, 4)],
-        "full": [(32, 4, 2), (64, 4, 2), (64, 8, 2), (128, 8, 2)],
-    }
-    for variant, configs in grid.items():
-        for config in configs:
-            for causal in (False, True):
+def tune(s: int = 4096) -> list[dict]:
+    """Time every candidate config of both variants at S = s, causal and not; keep the
+    fastest in TUNED (query tiles never change results, PASA-BLK-1)."""
+    q, k, v = inputs(s)
+    rows = []
+    for variant, configs in CANDIDATES.items():
+        for causal in (False, True):
+            best = None
+            for config in configs:
                 try:
                     ms = milliseconds(pasa(variant, config), q, k, v, causal)
-                    result = f"{ms:8.3f} ms {flops(4096, causal) / ms / 1e9:7.1f} TFLOP/s"
-                except Exception as error:  # noqa: BLE001 - out of resources, say which
-                    result = f"{type(error).__name__}: {str(error)[:80]}"
-                print(f"sweep {variant:5s} {config} causal={causal!s:5} {result}", flush=True)
+                except Exception as error:  # noqa: BLE001 - out of resources: say which
+                    print(f"tune {variant} {config} causal={causal}: {type(error).__name__}: "
+                          f"{str(error)[:100]}")
+                    continue
+                rows.append(dict(variant=variant, causal=causal, config=str(config), ms=ms,
+                                 tflops=flops(s, causal) / ms / 1e9))
+                print(f"tune {variant:5s} {config} causal={causal!s:5} {ms:8.3f} ms "
+                      f"{rows[-1]['tflops']:7.1f} TFLOP/s", flush=True)
+                if best is None or ms < best[0]:
+                    best = (ms, config)
+            if best is not None:
+                TUNED[(variant, causal)] = best[1]
+    print(f"tuned configs: {TUNED}")
+    return rows
 
 
 def float64_attention(q, k, v) -> torch.Tensor:
@@ -247,20 +268,14 @@ def markdown(speed_rows: list[dict], accuracy_rows: list[dict], command: str) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--no-tune", action="store_true",
+                        help="use the kernel's default tile configs")
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.sweep:
-        sweep()
-        for name, fn in KERNELS.items():
-            if name.startswith("sdpa"):
-                for causal in (False, True):
-                    ms = milliseconds(fn, *inputs(4096), causal)
-                    print(f"S=4096 causal={causal!s:5} {name:15s} {ms:8.3f} ms "
-                          f"{flops(4096, causal) / ms / 1e9:7.1f} TFLOP/s", flush=True)
-        return
     start = time.time()
+    if not args.no_tune:
+        write_csv(args.out / "triton_tune.csv", tune())
     speed_rows = speed(tuple(args.sizes))
     for s, causal, name, base, ratio in ratios(speed_rows):
         print(f"ratio S={s} causal={causal} {name} / {base} = {ratio:.3f}")
@@ -268,6 +283,7 @@ def main() -> None:
     write_csv(args.out / "triton_speed.csv", speed_rows)
     write_csv(args.out / "triton_accuracy.csv", accuracy_rows)
     text = markdown(speed_rows, accuracy_rows, "python " + " ".join(sys.argv))
+    text += f"\npasa tile configs (BLOCK_M, num_warps, num_stages) by (variant, causal): {TUNED}\n"
     (args.out / "triton_bench.md").write_text(text)
     print(text)
     print(f"total {time.time() - start:.0f} s")

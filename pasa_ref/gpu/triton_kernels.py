@@ -31,7 +31,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-LOG2E = 1.4426950408889634
+LOG2E = tl.constexpr(1.4426950408889634)
 
 
 @triton.jit
@@ -66,8 +66,7 @@ def _pairwise_rowsum(x, LOW: tl.constexpr, EMU: tl.constexpr, ROWS: tl.constexpr
     """Row sums of a ROWS x COLS tile (COLS a power of two), pairwise as PASA-NUM-4: column t
     becomes fl(x_t + x_{t + COLS/2}) until one column is left, each sum rounded into LOW."""
     for level in tl.static_range(LOG2_COLS):
-        half: tl.constexpr = COLS >> (level + 1)
-        x = _fl(tl.sum(tl.reshape(x, (ROWS, 2, half)), axis=1), LOW, True, EMU)
+        x = _fl(tl.sum(tl.reshape(x, (ROWS, 2, COLS >> (level + 1))), axis=1), LOW, True, EMU)
     return tl.reshape(x, (ROWS,))
 
 
@@ -108,15 +107,15 @@ def shift_keys(
 
 @triton.jit
 def _block(
-    q, kt_ptrs, v_ptrs, mask_ptrs, consts_ptr, j0, start_n, offs_m, m, ell, abar, o, seen,
-    S1, S2, T, scale, gamma, inv_full, inv_last,
+    q, kt_desc, kt_row, v_desc, v_row, mask_desc, mask_row, consts_ptr, j0, offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
     LOW: tl.constexpr, EMU: tl.constexpr, FULL: tl.constexpr, MASKED: tl.constexpr,
     CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     LOG2_BLOCK_N: tl.constexpr,
 ):
     """One key block j = j0 + 1 of PASA-ALG-2..5 for a query tile; returns the new state."""
+    start_n = j0 * BLOCK_N
     offs_n = start_n + tl.arange(0, BLOCK_N)
-    kt = tl.load(kt_ptrs)
+    kt = kt_desc.load([kt_row + start_n, 0])
     product = _dot(q, tl.trans(kt), tl.zeros((BLOCK_M, BLOCK_N), tl.float32), LOW, EMU)
     inv_n = tl.where(j0 == T - 1, inv_last, inv_full)  # fl(1/n_j), n_j the true length
     c_new = tl.load(consts_ptr + 2 * j0)  # fl(1/j)
@@ -126,9 +125,8 @@ def _block(
         if CAUSAL:
             visible = visible & (offs_n[None, :] <= offs_m[:, None] + (S2 - S1))
         if HAS_MASK:
-            visible = visible & (tl.load(mask_ptrs, mask=(offs_m[:, None] < S1) & (
-                offs_n[None, :] < S2), other=0) != 0)
-        seen = tl.maximum(seen, tl.max(visible.to(tl.int32), 1))
+            visible = visible & (mask_desc.load([mask_row, start_n]) != 0)
+            seen = tl.maximum(seen, tl.max(visible.to(tl.int32), 1))
     if FULL:
         s = _fl(product, LOW, True, EMU)  # S~ = fl(Q K~^T), the scale folded into M
         a = _pairwise_rowsum(_fl(s * inv_n, LOW, True, EMU), LOW, EMU, BLOCK_M, BLOCK_N, LOG2_BLOCK_N)
@@ -153,7 +151,7 @@ def _block(
     m_new = tl.maximum(x, y)
     m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
     c_y = _fl(tl.exp(_fl(y - m_ref, LOW, FULL, EMU)), LOW, FULL, EMU)
-    v = tl.load(v_ptrs)
+    v = v_desc.load([v_row + start_n, 0])  # rows past S2: the next head's or zeros; P = 0
     if FULL:
         c_x = _fl(tl.exp(_fl(x - m_ref, LOW, True, EMU)), LOW, True, EMU)
         ell = _fl(_fl(c_y * ell, LOW, True, EMU) + _fl(c_x * ell_local, LOW, True, EMU), LOW, True, EMU)
@@ -171,36 +169,31 @@ def _block(
 
 @triton.jit
 def attention(
-    Q, KT, V, Out, Mask, Consts,
-    stride_qb, stride_qh, stride_qm, stride_qd,
-    stride_tb, stride_th, stride_tn,
-    stride_vb, stride_vh, stride_vn, stride_vd,
-    stride_ob, stride_oh, stride_om, stride_od,
-    stride_mb, stride_mh, stride_mm, stride_mn,
+    q_desc, kt_desc, v_desc, mask_desc, Out, Consts,
+    stride_ob, stride_oh, stride_om, mask_rows_b, mask_rows_h,
     S1, S2, HQ, GROUP, T, scale, gamma, inv_full, inv_last,
     LOW: tl.constexpr, EMU: tl.constexpr, FULL: tl.constexpr, CAUSAL: tl.constexpr,
-    HAS_MASK: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, LOG2_BLOCK_N: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    HAS_MASK: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    LOG2_BLOCK_N: tl.constexpr, BLOCK_DV: tl.constexpr,
 ):
     """O for one query tile of one (batch, query head): PASA-ALG-2..6 over the key blocks
-    that hold a visible key, then fully masked rows set to 0 (PASA-MASK-3)."""
+    that hold a visible key, then fully masked rows set to 0 (PASA-MASK-3).
+
+    q_desc: (B Hq S1) x BLOCK_D, kt_desc: (B Hkv T 128) x BLOCK_D, v_desc: (B Hkv S2) x
+    BLOCK_DV, mask_desc: rows x S2 (padded) uint8, query row i of (b, h) at row
+    b mask_rows_b + h mask_rows_h + i (0 where the mask broadcasts); 2-D tensor descriptors:
+    rows of the next head past S1 or S2 are read and then discarded (query rows are
+    independent, keys past S2 get P = 0)."""
     pid_m = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // HQ
     h = bh % HQ
-    hkv = h // GROUP  # PASA-IO-2
+    bhkv = b * (HQ // GROUP) + h // GROUP  # PASA-IO-2
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    dims = tl.arange(0, BLOCK_D)
-    vdims = tl.arange(0, BLOCK_DV)
-    rows_n = tl.arange(0, BLOCK_N)
-    q = tl.load(
-        Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qm + dims[None, :] * stride_qd,
-        mask=offs_m[:, None] < S1,
-        other=0.0,
-    )
-    kt_ptrs = KT + b * stride_tb + hkv * stride_th + rows_n[:, None] * stride_tn + dims[None, :]
-    v_base = V + b * stride_vb + hkv * stride_vh + vdims[None, :] * stride_vd
-    mask_base = Mask + b * stride_mb + h * stride_mh + offs_m[:, None] * stride_mm
+    q = q_desc.load([bh * S1 + pid_m * BLOCK_M, 0])
+    kt_row = bhkv * T * BLOCK_N
+    v_row = bhkv * S2
+    mask_row = b * mask_rows_b + h * mask_rows_h + pid_m * BLOCK_M
 
     m = tl.full((BLOCK_M,), float("-inf"), tl.float32)
     ell = tl.zeros((BLOCK_M,), tl.float32)
@@ -223,33 +216,28 @@ def attention(
     n_plain = tl.minimum(n_plain, n_blocks)
 
     for j0 in range(0, n_plain):
-        start_n = j0 * BLOCK_N
         m, ell, abar, o, seen = _block(
-            q, kt_ptrs + start_n * stride_tn,
-            v_base + (start_n + rows_n[:, None]) * stride_vn, mask_base, Consts, j0, start_n,
-            offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
+            q, kt_desc, kt_row, v_desc, v_row, mask_desc, mask_row, Consts, j0, offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
             LOW, EMU, FULL, False, CAUSAL, HAS_MASK, BLOCK_M, BLOCK_N, LOG2_BLOCK_N,
         )
-    if n_plain > 0:
-        seen = tl.full((BLOCK_M,), 1, tl.int32)
     for j0 in range(n_plain, n_blocks):
-        start_n = j0 * BLOCK_N
-        rows = start_n + rows_n
         m, ell, abar, o, seen = _block(
-            q, kt_ptrs + start_n * stride_tn,
-            v_base + tl.minimum(rows, S2 - 1)[:, None] * stride_vn,
-            mask_base + (start_n + rows_n)[None, :] * stride_mn, Consts, j0, start_n,
-            offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
+            q, kt_desc, kt_row, v_desc, v_row, mask_desc, mask_row, Consts, j0, offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
             LOW, EMU, FULL, True, CAUSAL, HAS_MASK, BLOCK_M, BLOCK_N, LOG2_BLOCK_N,
         )
     # PASA-ALG-6: fl_acc(O / l), then the output format; rows without a visible key are 0
-    # (PASA-MASK-3: decided by the mask, so a row whose scores all overflowed stays 0/0 = NaN)
+    # (PASA-MASK-3: decided by the mask, so a row whose scores all overflowed stays 0/0 = NaN).
+    # Without an explicit mask a row sees a key iff causal alignment leaves it one.
+    if not HAS_MASK:
+        if CAUSAL:
+            seen = (offs_m + (S2 - S1) >= 0).to(tl.int32)
+        else:
+            seen = tl.full((BLOCK_M,), 1, tl.int32)
     ell = tl.where(seen > 0, ell, 1.0)
     out = tl.where(seen[:, None] > 0, _fl(tl.math.div_rn(o, ell[:, None]), LOW, True, EMU), 0.0)
-    out = out.to(LOW)
+    vdims = tl.arange(0, BLOCK_DV)
     tl.store(
-        Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om
-        + vdims[None, :] * stride_od,
-        out,
+        Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om + vdims[None, :],
+        out.to(LOW),
         mask=offs_m[:, None] < S1,
     )

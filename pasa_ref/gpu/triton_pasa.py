@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import triton
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 from pasa_ref import profiles
 from pasa_ref.inputs import InputError
@@ -216,41 +217,58 @@ def pasa_attention(
     setup = Setup.of(variant, q.dtype, d, s2, scale, beta)
     block_d, block_dv = _padded_dim(d), _padded_dim(dv)
     block_m, num_warps, num_stages = config or DEFAULT_CONFIGS[(variant, max(block_d, block_dv))]
-    q, v = _pad_last(q, block_d), _pad_last(v, block_dv)
+    if mask is not None:  # the mask tiles' buffers: at most 2 stages fit in shared memory
+        num_stages = min(num_stages, 2)
+    q, v = _pad_last(q, block_d).contiguous(), _pad_last(v, block_dv).contiguous()
     k_tilde = shifted_keys(_pad_last(k, block_d), setup)
     out = torch.empty((b, hq, s1, block_dv), dtype=q.dtype, device=q.device)
-    visible = _mask_view(mask, (b, hq, s1, s2), q.device)
+    visible, rows_b, rows_h = _mask_rows(mask, (b, hq, s1, s2), q.device)
     grid = (triton.cdiv(s1, block_m), b * hq)
     triton_kernels.attention[grid](
-        q, k_tilde, v, out, out if visible is None else visible,
+        _rows(q, block_m), _rows(k_tilde, BLOCK_N), _rows(v, BLOCK_N),
+        TensorDescriptor.from_tensor(visible, [block_m, BLOCK_N]), out,
         _block_weights(setup.blocks, setup.profile.name, str(q.device)),
-        *q.stride(), *k_tilde.stride()[:3], *v.stride(), *out.stride(),
-        *((0, 0, 0, 0) if visible is None else visible.stride()),
+        *out.stride()[:3], rows_b, rows_h,
         s1, s2, hq, hq // hkv, setup.blocks, **setup.scalars,
-        LOW=setup.low, EMU=setup.emulate_bf16, FULL=setup.full, CAUSAL=bool(causal), HAS_MASK=visible is not None,
-        BLOCK_M=block_m, BLOCK_N=BLOCK_N, LOG2_BLOCK_N=BLOCK_N.bit_length() - 1,
-        BLOCK_D=block_d, BLOCK_DV=block_dv, num_warps=num_warps, num_stages=num_stages,
+        LOW=setup.low, EMU=setup.emulate_bf16, FULL=setup.full, CAUSAL=bool(causal),
+        HAS_MASK=mask is not None, BLOCK_M=block_m, BLOCK_N=BLOCK_N,
+        LOG2_BLOCK_N=BLOCK_N.bit_length() - 1, BLOCK_DV=block_dv,
+        num_warps=num_warps, num_stages=num_stages,
     )
     return out if block_dv == dv else out[..., :dv].contiguous()
 
 
-def _mask_view(
+def _rows(x: torch.Tensor, block_rows: int) -> TensorDescriptor:
+    """A contiguous B x H x S x W tensor as a 2-D (B H S) x W tensor descriptor of
+    block_rows x W tiles."""
+    flat = x.reshape(-1, x.shape[-1])
+    return TensorDescriptor.from_tensor(flat, [block_rows, x.shape[-1]])
+
+
+def _mask_rows(
     mask: torch.Tensor | None, shape: tuple[int, int, int, int], device: torch.device
-) -> torch.Tensor | None:
-    """The boolean mask broadcast (a view, stride 0 where broadcast) to B x Hq x S1 x S2, as
-    uint8 on `device`."""
+) -> tuple[torch.Tensor, int, int]:
+    """The boolean mask as a uint8 matrix of rows B' x H' x S1 (B' = 1 or B, H' = 1 or Hq,
+    as the mask broadcasts) by S2 columns padded to a multiple of 16 (the bulk copy engine's
+    alignment), and the row offsets of one batch and one head (0 where broadcast).
+    Without a mask: a 1 x 16 placeholder."""
     if mask is None:
-        return None
+        return torch.zeros((1, 16), dtype=torch.uint8, device=device), 0, 0
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
         raise InputError(f"argument 'mask': expected a torch.bool tensor, got {mask!r}")
+    b, hq, s1, s2 = shape
+    full = (1,) * (4 - mask.dim()) + tuple(mask.shape)
+    kept = (b if full[0] == b else 1, hq if full[1] == hq else 1, s1, s2)
     try:
-        expanded = mask.to(device).expand(shape)
+        rows = mask.reshape(full).expand(kept).to(device=device, dtype=torch.uint8)
+        torch.broadcast_shapes(full, shape)
     except RuntimeError:
         raise InputError(
             f"argument 'mask': expected a shape broadcastable to {shape}, "
             f"got {tuple(mask.shape)}"
         ) from None
-    return expanded.view(torch.uint8)
+    rows = F.pad(rows.reshape(-1, s2), (0, -s2 % 16))
+    return rows, (kept[1] * s1 if kept[0] == b else 0), (s1 if kept[1] == hq else 0)
 
 
 # --- the certifier's numpy protocol (pasa_ref/certify/backend.py) ---------------------------

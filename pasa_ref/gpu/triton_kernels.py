@@ -61,8 +61,8 @@ def _dot(a, b, acc, LOW: tl.constexpr, EMU: tl.constexpr):
 
 
 @triton.jit
-def _pairwise_rowsum(x, LOW: tl.constexpr, EMU: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr,
-                     LOG2_COLS: tl.constexpr):
+def _pairwise_rowsum(x, LOW: tl.constexpr, EMU: tl.constexpr, ROWS: tl.constexpr,
+                     COLS: tl.constexpr, LOG2_COLS: tl.constexpr):
     """Row sums of a ROWS x COLS tile (COLS a power of two), pairwise as PASA-NUM-4: column t
     becomes fl(x_t + x_{t + COLS/2}) until one column is left, each sum rounded into LOW."""
     for level in tl.static_range(LOG2_COLS):
@@ -107,7 +107,8 @@ def shift_keys(
 
 @triton.jit
 def _block(
-    q, kt_desc, kt_row, v_desc, v_row, mask_desc, mask_row, consts_ptr, j0, offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
+    q, kt_desc, kt_row, v_desc, v_row, mask_desc, mask_row, consts_ptr, j0, offs_m,
+    m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
     LOW: tl.constexpr, EMU: tl.constexpr, FULL: tl.constexpr, MASKED: tl.constexpr,
     CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     LOG2_BLOCK_N: tl.constexpr,
@@ -129,12 +130,13 @@ def _block(
             seen = tl.maximum(seen, tl.max(visible.to(tl.int32), 1))
     if FULL:
         s = _fl(product, LOW, True, EMU)  # S~ = fl(Q K~^T), the scale folded into M
-        a = _pairwise_rowsum(_fl(s * inv_n, LOW, True, EMU), LOW, EMU, BLOCK_M, BLOCK_N, LOG2_BLOCK_N)
+        a = _pairwise_rowsum(_fl(s * inv_n, LOW, True, EMU), LOW, EMU, BLOCK_M, BLOCK_N,
+                             LOG2_BLOCK_N)
         if MASKED:
             s = tl.where(visible, s, float("-inf"))
         m_local = tl.max(s, 1)
-        p = tl.exp(_fl(s - tl.where(m_local == float("-inf"), 0.0, m_local)[:, None], LOW, True, EMU))
-        p = _fl(p, LOW, True, EMU)
+        shifted = s - tl.where(m_local == float("-inf"), 0.0, m_local)[:, None]
+        p = _fl(tl.exp(_fl(shifted, LOW, True, EMU)), LOW, True, EMU)
         ell_local = _pairwise_rowsum(p, LOW, EMU, BLOCK_M, BLOCK_N, LOG2_BLOCK_N)
     else:
         # S~ = fl(lambda) (Q K~^T); its row max and mean are taken on the product and scaled
@@ -143,10 +145,13 @@ def _block(
         if MASKED:
             product = tl.where(visible, product, float("-inf"))
         m_local = tl.max(product, 1) * scale
-    abar_new = _fl(_fl(a * c_new, LOW, FULL, EMU) + _fl(abar * c_old, LOW, FULL, EMU), LOW, FULL, EMU)
-    x = _fl(m_local + _fl(gamma * _fl(a - abar_new, LOW, FULL, EMU), LOW, FULL, EMU), LOW, FULL, EMU)
+    abar_new = _fl(_fl(a * c_new, LOW, FULL, EMU) + _fl(abar * c_old, LOW, FULL, EMU),
+                   LOW, FULL, EMU)
+    x = _fl(m_local + _fl(gamma * _fl(a - abar_new, LOW, FULL, EMU), LOW, FULL, EMU),
+            LOW, FULL, EMU)
     x = tl.where(m_local == float("-inf"), float("-inf"), x)
-    y = _fl(m + _fl(gamma * _fl(abar - abar_new, LOW, FULL, EMU), LOW, FULL, EMU), LOW, FULL, EMU)
+    y = _fl(m + _fl(gamma * _fl(abar - abar_new, LOW, FULL, EMU), LOW, FULL, EMU),
+            LOW, FULL, EMU)
     y = tl.where(m == float("-inf"), float("-inf"), y)
     m_new = tl.maximum(x, y)
     m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
@@ -154,9 +159,11 @@ def _block(
     v = v_desc.load([v_row + start_n, 0])  # rows past S2: the next head's or zeros; P = 0
     if FULL:
         c_x = _fl(tl.exp(_fl(x - m_ref, LOW, True, EMU)), LOW, True, EMU)
-        ell = _fl(_fl(c_y * ell, LOW, True, EMU) + _fl(c_x * ell_local, LOW, True, EMU), LOW, True, EMU)
+        ell = _fl(_fl(c_y * ell, LOW, True, EMU) + _fl(c_x * ell_local, LOW, True, EMU),
+                  LOW, True, EMU)
         pv = _fl(_dot(p, v, tl.zeros(o.shape, tl.float32), LOW, EMU), LOW, True, EMU)
-        o = _fl(_fl(c_y[:, None] * o, LOW, True, EMU) + _fl(c_x[:, None] * pv, LOW, True, EMU), LOW, True, EMU)
+        o = _fl(_fl(c_y[:, None] * o, LOW, True, EMU) + _fl(c_x[:, None] * pv, LOW, True, EMU),
+                LOW, True, EMU)
     else:
         # P = exp(S~ + gamma (a - abar_new) - m_ref) = exp(x - m_ref) P~ (exactly equal)
         bias = tl.where(m_local == float("-inf"), 0.0,
@@ -217,12 +224,14 @@ def attention(
 
     for j0 in range(0, n_plain):
         m, ell, abar, o, seen = _block(
-            q, kt_desc, kt_row, v_desc, v_row, mask_desc, mask_row, Consts, j0, offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
+            q, kt_desc, kt_row, v_desc, v_row, mask_desc, mask_row, Consts, j0, offs_m,
+            m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
             LOW, EMU, FULL, False, CAUSAL, HAS_MASK, BLOCK_M, BLOCK_N, LOG2_BLOCK_N,
         )
     for j0 in range(n_plain, n_blocks):
         m, ell, abar, o, seen = _block(
-            q, kt_desc, kt_row, v_desc, v_row, mask_desc, mask_row, Consts, j0, offs_m, m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
+            q, kt_desc, kt_row, v_desc, v_row, mask_desc, mask_row, Consts, j0, offs_m,
+            m, ell, abar, o, seen, S1, S2, T, scale, gamma, inv_full, inv_last,
             LOW, EMU, FULL, True, CAUSAL, HAS_MASK, BLOCK_M, BLOCK_N, LOG2_BLOCK_N,
         )
     # PASA-ALG-6: fl_acc(O / l), then the output format; rows without a visible key are 0

@@ -5,8 +5,8 @@
 takes BNSD torch tensors (fp16 or bf16, on one device) and returns B x Hq x S1 x Dv in the
 input dtype. The variant and the input dtype name the profile it follows (specs/profiles.toml):
 "mixed" is fp16-mixed / bf16-mixed, "full" is fp16-full / bf16-full. Every constant is rounded
-exactly as the reference kernel rounds it (pasa_ref.kernels.pasa, through the profile's
-profile's formats): M's entries, gamma, the abar weights 1/j and (j-1)/j, 1/n_j and the scale.
+exactly as the reference kernel rounds it (pasa_ref.kernels.pasa, with the profile's
+formats): M's entries, gamma, the abar weights 1/j and (j-1)/j, 1/n_j and the scale.
 Where the kernel differs from the reference bit for bit, docs/triton.md says why.
 
 certify_fp16_mixed and certify_fp16_full are backends for `pasa certify`: numpy arrays in
@@ -43,7 +43,8 @@ __all__ = ["VARIANTS", "certify_fp16_full", "certify_fp16_mixed", "pasa_attentio
 VARIANTS = ("mixed", "full")
 #: key block length: it changes results (PASA-BLK-1), so it is fixed and declared
 BLOCK_N = 128
-_LOW = {torch.float16: ("fp16", "float16"), torch.bfloat16: ("bf16", "bfloat16")}
+#: profile prefix of each input dtype
+_FORMAT = {torch.float16: "fp16", torch.bfloat16: "bf16"}
 #: (BLOCK_M, num_warps, num_stages) by (variant, padded head dim); query tiles never change
 #: results (PASA-BLK-1). D = 128: the fastest of benchmarks/triton_bench.py's candidates on an
 #: H200 (docs/triton.md); D <= 64 and 256: chosen from the compiler's report (no spills, shared
@@ -51,7 +52,7 @@ _LOW = {torch.float16: ("fp16", "float16"), torch.bfloat16: ("bf16", "bfloat16")
 DEFAULT_CONFIGS = {
     **{("mixed", d): (128, 8, 3) for d in (16, 32, 64, 128)},
     ("mixed", 256): (64, 4, 1),
-    **{("full", d): (128, 8, 2) for d in (16, 32, 64, 128)},
+    **{("full", d): (128, 8, 3) for d in (16, 32, 64, 128)},
     ("full", 256): (64, 8, 1),
 }
 MAX_HEAD_DIM = 256
@@ -61,11 +62,11 @@ def profile_name(variant: str, dtype: torch.dtype) -> str:
     """The profile a variant follows for inputs of `dtype`: fp16-mixed, bf16-full, ..."""
     if variant not in VARIANTS:
         raise InputError(f"argument 'variant': expected one of {VARIANTS}, got {variant!r}")
-    if dtype not in _LOW:
+    if dtype not in _FORMAT:
         raise InputError(
             f"argument 'q': expected dtype torch.float16 or torch.bfloat16, got {dtype}"
         )
-    return f"{_LOW[dtype][0]}-{variant}"
+    return f"{_FORMAT[dtype]}-{variant}"
 
 
 def _check_tensors(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
@@ -78,7 +79,9 @@ def _check_tensors(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
                 f"got {x.dtype} on {x.device}"
             )
         if 0 in x.shape:
-            raise InputError(f"argument {name!r}: expected no empty dimension, got {tuple(x.shape)}")
+            raise InputError(
+                f"argument {name!r}: expected no empty dimension, got {tuple(x.shape)}"
+            )
     b, hq, _, d = q.shape
     if k.shape[0] != b or v.shape[0] != b or k.shape[3] != d:
         raise InputError(

@@ -55,6 +55,7 @@ __all__ = [
     "explain",
     "overflow_threshold",
     "pressure",
+    "relation",
     "within",
 ]
 
@@ -263,10 +264,46 @@ def explain(case: Case, profile: str | Profile, kernel: str = "pasa", **options)
     for check in sorted(report.checks, key=lambda c: -c.pressure):
         mark = "ok  " if check.holds else "FAIL"
         lines.append(
-            f"  {mark} {check.clause:11s} {check.quantity}: bound {check.bound:.4g} "
-            f"< {check.threshold:.6g} ({check.fmt}), pressure {check.pressure:.3g}"
+            f"  {mark} {check.clause:11s} {check.quantity}: pressure {check.pressure:.3g}; "
+            f"{relation(check)}"
         )
     return "\n".join(lines)
+
+
+def relation(check: Check) -> str:
+    """The condition of `check` as it stands, in words that are true of the printed numbers:
+
+        holds                      bound B < Theta_F, the overflow threshold of F
+        fails, B >= Theta_F        bound B >= Theta_F, ...: overflow possible
+        fails, B < Theta_F         bound B within the slack 2^-30 of Theta_F (...): overflow
+                                   possible (bound (1 + 2^-30) >= Theta_F, PASA-ENV-13)
+
+    with as many significant digits as the comparison of the two numbers needs."""
+    bound, theta = check.bound, check.threshold
+    where = f"the overflow threshold of {check.fmt}"
+    if math.isinf(theta):  # fp64: Theta exceeds binary64, a finite bound is below it
+        if check.holds:
+            return f"bound {bound:.4g} < {where}, which exceeds binary64"
+        return f"bound {bound:.4g} >= {where}: overflow possible"
+    shown_bound, shown_theta = _distinct(bound, theta)
+    if check.holds:
+        return f"bound {shown_bound} < {shown_theta}, {where}"
+    if bound >= theta:
+        return f"bound {shown_bound} >= {shown_theta}, {where}: overflow possible"
+    return (
+        f"bound {shown_bound} is within a factor 1 + 2^-30 of {shown_theta}, {where}: "
+        "overflow possible"
+    )
+
+
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """a and b printed with the fewest significant digits (at least 4 and 6) that keep their
+    order: a < b prints as two numbers of which the first is smaller."""
+    for extra in range(14):
+        shown_a, shown_b = f"{a:.{4 + extra}g}", f"{b:.{6 + extra}g}"
+        if (float(shown_a) < float(shown_b)) == (a < b) and (a == b) == (shown_a == shown_b):
+            return shown_a, shown_b
+    return repr(a), repr(b)
 
 
 def _operands(rec: _Recorder, case: Case, prof: Profile, block_k: int | None) -> _Problem:

@@ -2,13 +2,15 @@
 PASA-CERT-30). Registered as the `pytest11` entry point `pasa_ref`; before that, load it
 with `pytest -p pasa_ref.pytest_plugin`.
 
-    pytest --pasa-backend my_pkg.attn:forward --pasa-profile fp16-full --pasa-level 2
+    pytest --pasa-backend my_pkg.attn:forward --pasa-profile fp16-full --pasa-level 2 \
+           --pasa-declare my_kernel.toml
 
 adds one test item per clause, `pasa-certify::PASA-CERT-n`. The first item to run performs
 the certification (once per session, certificate written to --pasa-out); each item then
 passes, fails with its clause's worst case and reproduction command, or is skipped when its
 clause is N/A or NOT RUN. The report header names the backend, its version, the profile,
-level and seed. With no backend named (option or $PASA_BACKEND) nothing is added.
+level and seed, and the declared scope (--pasa-declare FILE, else the backend's
+pasa_declaration, else the default; PASA-CERT-7). With no backend named (option or $PASA_BACKEND) nothing is added.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from pasa_ref.certify import backend as backends
-from pasa_ref.certify import thresholds
+from pasa_ref.certify import declaration, thresholds
 from pasa_ref.certify.criteria import CLAUSES, Clause
 from pasa_ref.certify.runner import ENVIRONMENT_VARIABLE, Outcome, certify
 
@@ -51,6 +53,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--pasa-isolate", action="store_true", help="run the backend in a child process"
     )
     group.addoption(
+        "--pasa-declare",
+        default=None,
+        metavar="FILE",
+        help="the backend's declaration, a TOML file (default: its pasa_declaration "
+        "attribute, else the spec's default)",
+    )
+    group.addoption(
         "--pasa-case",
         action="append",
         default=[],
@@ -79,14 +88,16 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     profile, level, seed = _settings(config)
     try:
-        version = backends.load(name).version
-    except backends.BackendError as error:
+        loaded = backends.load(name)
+        declared = declaration.resolve(config.getoption("--pasa-declare"), loaded.function)
+    except (backends.BackendError, declaration.DeclarationError) as error:
         return [f"pasa-ref certify: {error}"]
     return [
         (
-            f"pasa-ref certify: backend {name} (version {version}), profile {profile}, "
+            f"pasa-ref certify: backend {name} (version {loaded.version}), profile {profile}, "
             f"level {level}, seed {seed}"
-        )
+        ),
+        f"pasa-ref certify: declared scope ({declared.source}): {declared.scope_text()}",
     ]
 
 
@@ -148,6 +159,7 @@ def _certification(config: pytest.Config) -> Outcome:
             timeout=config.getoption("--pasa-timeout"),
             isolate=config.getoption("--pasa-isolate"),
             cases=config.getoption("--pasa-case"),
+            declare=config.getoption("--pasa-declare"),
         )
     return config.stash[_OUTCOME]
 
@@ -166,7 +178,12 @@ def pytest_collection_modifyitems(
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if _OUTCOME in config.stash:
         outcome = config.stash[_OUTCOME]
+        doc = outcome.document
         verdict = "CERTIFIED" if outcome.certified else "NOT CERTIFIED"
+        if outcome.certified and doc["exceptions"]:
+            verdict += " WITH EXCEPTIONS"
         terminalreporter.write_line(
-            f"pasa-ref certify: {verdict}; certificate in {outcome.out / 'certificate.json'}"
+            f"pasa-ref certify: {verdict} ({doc['scope']}); "
+            f"{doc['cases']['not_applicable']} case(s) not applicable; "
+            f"certificate in {outcome.out / 'certificate.json'}"
         )

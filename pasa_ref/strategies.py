@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -36,6 +36,9 @@ from pasa_ref import profiles
 from pasa_ref.cases import Case
 from pasa_ref.formats import Format
 from pasa_ref.profiles import Profile
+
+if TYPE_CHECKING:
+    from pasa_ref.certify.declaration import Range, Support
 
 __all__ = [
     "DEFAULT_MAX_PAIRS",
@@ -48,6 +51,7 @@ __all__ = [
     "cases",
     "distribution",
     "head_dims",
+    "in_scope",
     "masks",
     "representable",
     "seq_lengths",
@@ -106,9 +110,24 @@ def _check_positive(name: str, value: int) -> int:
     return int(value)
 
 
-def seq_lengths(max_seq: int, block: int = 128) -> st.SearchStrategy[int]:
+def _restricted(
+    allowed: Range, high: int, preferred: Sequence[Sequence[int]]
+) -> st.SearchStrategy[int]:
+    """Sizes of a declared Range up to `high` (its smallest size above `high` when none is
+    below): drawn from each non-empty intersection with a `preferred` group, or from all."""
+    members = allowed.members(1, high) or [allowed.fit(high)]
+    chosen = set(members)
+    groups = [[n for n in group if n in chosen] for group in preferred]
+    return st.one_of([st.sampled_from(g) for g in groups if g] + [st.sampled_from(members)])
+
+
+def seq_lengths(
+    max_seq: int, block: int = 128, allowed: Range | None = None
+) -> st.SearchStrategy[int]:
     """Sequence lengths in [1, max_seq]: 1, small lengths, multiples of `block` plus or minus
-    one (ragged last blocks), and anything up to max_seq (thousands of keys when allowed)."""
+    one (ragged last blocks), and anything up to max_seq (thousands of keys when allowed).
+    With `allowed` (a declared Range, pasa_ref.certify.declaration) only its sizes, the
+    same kinds first."""
     max_seq = _check_positive("max_seq", max_seq)
     block = _check_positive("block", block)
     near_blocks = sorted(
@@ -119,18 +138,23 @@ def seq_lengths(max_seq: int, block: int = 128) -> st.SearchStrategy[int]:
             if 1 <= (n := m * block + d) <= max_seq
         }
     )
+    if allowed is not None and not allowed.unrestricted:
+        return _restricted(allowed, max_seq, [[1], range(1, min(max_seq, 64) + 1), near_blocks])
     options = [st.just(1), st.integers(1, min(max_seq, 64)), st.integers(1, max_seq)]
     if near_blocks:
         options.insert(2, st.sampled_from(near_blocks))
     return st.one_of(options)
 
 
-def head_dims(max_dim: int) -> st.SearchStrategy[int]:
-    """Head sizes in [1, max_dim]: the common powers of two, odd neighbours, and anything."""
+def head_dims(max_dim: int, allowed: Range | None = None) -> st.SearchStrategy[int]:
+    """Head sizes in [1, max_dim]: the common powers of two, odd neighbours, and anything;
+    with `allowed` (a declared Range) only its sizes, the common ones first."""
     max_dim = _check_positive("max_dim", max_dim)
     common = [
         d for d in (1, 2, 3, 7, 8, 16, 31, 33, 64, 65, 127, 128, 129, 255, 256) if d <= max_dim
     ]
+    if allowed is not None and not allowed.unrestricted:
+        return _restricted(allowed, max_dim, [common])
     return st.one_of(st.sampled_from(common), st.integers(1, max_dim))
 
 
@@ -144,21 +168,49 @@ def shapes(
     max_heads: int = 4,
     block: int = 128,
     max_pairs: int = DEFAULT_MAX_PAIRS,
+    support: Support | None = None,
 ) -> Shape:
     """Problem sizes (PASA-GEN-2): Hkv divides Hq (GQA, MQA, MHA), B Hq S1 S2 <= max_pairs
-    (the query length is drawn below max_pairs / S2, the heads below what is left)."""
+    (the query length is drawn below max_pairs / S2, the heads below what is left). With
+    `support` (a declaration's Support, pasa_ref.certify.declaration) every size is one it
+    allows; GQA or MQA heads it does not support are drawn as MHA, Dv as D unless it
+    supports Dv != D."""
     _check_positive("max_batch", max_batch)
     _check_positive("max_heads", max_heads)
     max_pairs = _check_positive("max_pairs", max_pairs)
-    seq_k = draw(seq_lengths(max_seq, block))
-    seq_q = draw(seq_lengths(max(1, min(max_seq, max_pairs // seq_k)), block))
+    seq_k = draw(seq_lengths(max_seq, block, support and support.seq_k))
+    seq_q = draw(
+        seq_lengths(max(1, min(max_seq, max_pairs // seq_k)), block, support and support.seq_q)
+    )
     room = max(1, max_pairs // (seq_q * seq_k))
     heads_kv = draw(st.integers(1, max(1, min(max_heads, room))))
     group = draw(st.integers(1, max(1, min(max_heads, room) // heads_kv)))
-    batch = draw(st.integers(1, max(1, min(max_batch, room // (heads_kv * group)))))
-    head_dim = draw(head_dims(max_dim))
-    value_dim = draw(st.one_of(st.just(head_dim), head_dims(max_dim)))
+    if support is not None and group > 1 and not (support.gqa if heads_kv > 1 else support.mqa):
+        group = 1
+    top_batch = max(1, min(max_batch, room // (heads_kv * group)))
+    if support is None or support.batch.unrestricted:
+        batch = draw(st.integers(1, top_batch))
+    else:
+        batch = draw(_restricted(support.batch, top_batch, []))
+    head_dim = draw(head_dims(max_dim, support and support.head_dim))
+    if support is None:
+        value_dim = draw(st.one_of(st.just(head_dim), head_dims(max_dim)))
+    elif not support.dv_ne_d:
+        value_dim = head_dim
+    else:
+        values_allowed = support.value_dim or support.head_dim
+        same = [st.just(head_dim)] if head_dim in values_allowed else []
+        value_dim = draw(st.one_of(*same, head_dims(max_dim, values_allowed)))
     return Shape(batch, heads_kv * group, heads_kv, seq_q, seq_k, head_dim, value_dim)
+
+
+def in_scope(kind: str, shape: Shape, support: Support | None) -> bool:
+    """Whether a mask kind (MASKS) is one the declared support accepts at this shape."""
+    if support is None or kind == "none":
+        return True
+    if kind == "causal":
+        return support.allows_causal(shape.seq_q, shape.seq_k)
+    return support.mask
 
 
 MASKS = ("none", "causal", "random", "padding", "empty-rows")
@@ -566,11 +618,15 @@ def cases(
     max_batch: int = 2,
     max_heads: int = 4,
     max_pairs: int = DEFAULT_MAX_PAIRS,
+    support: Support | None = None,
 ) -> Case:
     """Adversarial attention problems for `profile` (PASA-GEN-1): a shape, one value
     distribution and one mask kind, q, k, v exactly representable in the profile's input
     format. Case.label reads "distribution(parameters); mask=kind"; Case.metadata holds the
-    same as data ("distribution", "parameters", "mask", "mask_parameters")."""
+    same as data ("distribution", "parameters", "mask", "mask_parameters"). With `support`
+    (a kernel declaration's Support, PASA-CERT-7) every case lies in the declared scope:
+    shapes as `shapes` draws them, only the mask kinds it accepts ("none" when it accepts
+    none of those asked for)."""
     prof = profiles.get(profile)
     names = _checked("distributions", distributions, list(DISTRIBUTIONS))
     mask_kinds = _checked("masks", masks, MASKS)
@@ -582,10 +638,13 @@ def cases(
             max_heads=max_heads,
             block=prof.block_k,
             max_pairs=max_pairs,
+            support=support,
         )
     )
     vals = draw(values(shape, prof.input, names))
-    choice = draw(_masks(shape, mask_kinds))
+    choice = draw(
+        _masks(shape, [k for k in mask_kinds if in_scope(k, shape, support)] or ["none"])
+    )
     return Case(
         q=representable(vals.q, prof.input),
         k=representable(vals.k, prof.input),

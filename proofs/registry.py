@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -18,7 +18,7 @@ import sympy as sp
 
 from proofs.core import Proof
 
-__all__ = ["MODULES", "Outcome", "markdown", "run", "theorems"]
+__all__ = ["MODULES", "Outcome", "markdown", "run", "select", "theorems"]
 
 MODULES = (
     "t1_shift",
@@ -75,8 +75,8 @@ def _run_one(module: ModuleType) -> Outcome:
     )
 
 
-def run(ids: Iterable[str] | None = None) -> list[Outcome]:
-    """Prove the theorems named by `ids` (all when None), in the order of MODULES.
+def select(ids: Iterable[str] | None = None) -> list[ModuleType]:
+    """The theorem modules named by `ids` (all when None), in the order of MODULES.
 
     Raises KeyError naming the ids that are not theorems.
     """
@@ -85,7 +85,20 @@ def run(ids: Iterable[str] | None = None) -> list[Outcome]:
     unknown = sorted(wanted - set(known))
     if unknown:
         raise KeyError(f"unknown theorem(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return [_run_one(module) for theorem, module in known.items() if theorem in wanted]
+    return [module for theorem, module in known.items() if theorem in wanted]
+
+
+def run(
+    ids: Iterable[str] | None = None, on_outcome: Callable[[Outcome], None] | None = None
+) -> list[Outcome]:
+    """Prove the theorems `select(ids)`, in order; `on_outcome` is told each outcome as soon as
+    its proof ends."""
+    outcomes = []
+    for module in select(ids):
+        outcomes.append(_run_one(module))
+        if on_outcome is not None:
+            on_outcome(outcomes[-1])
+    return outcomes
 
 
 def _verdict(outcome: Outcome) -> str:

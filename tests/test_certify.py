@@ -110,6 +110,7 @@ def certify_items(
     isolate=False,
     timeout=60.0,
     fail_fast=False,
+    declaration=None,
 ) -> Outcome:
     """Certify a backend on chosen items (a subset of a level's plan)."""
     prof = profiles.get(profile)
@@ -124,6 +125,7 @@ def certify_items(
             out=out,
             conf=thresholds.load(),
             fail_fast=fail_fast,
+            declaration=declaration,
         )
 
 
@@ -310,7 +312,12 @@ def test_same_seed_same_plan_and_level_1_is_seed_independent():
     other = _fingerprint(levels.plan(2, prof, 8, conf))
     level_1 = len(levels.plan(1, prof, 7, conf))
     assert first[:level_1] == other[:level_1] and first[level_1:] != other[level_1:]
-    assert len(first) == level_1 + conf.levels.adversarial_cases + conf.levels.metamorphic_bases
+    assert len(first) == (
+        level_1
+        + conf.levels.adversarial_cases
+        + generators.BATCH_DRAWN
+        + conf.levels.metamorphic_bases
+    )
 
 
 @pytest.mark.parametrize("profile", ["fp16-full", "bf16-full"])

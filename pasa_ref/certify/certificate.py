@@ -7,7 +7,10 @@ says "complete": false until the run finishes, so a crash or Ctrl-C leaves a val
 certificate marked incomplete. For each clause the record keeps the number of cases
 evaluated and failed, the first failures (one line each, TestFloat style), and the worst
 case: for a failure it is saved under failures/<clause>.npz (the case-file format of
-pasa_ref.cases) with a one-line reproduction command.
+pasa_ref.cases) with a one-line reproduction command. Cases outside the kernel's declared
+scope are listed under `not_applicable` with their reason (never called); the declared
+departures from the spec under `exceptions` (a certified kernel with exceptions is
+"CERTIFIED WITH EXCEPTIONS"), PASA-CERT-7.
 
 Reporting only: nothing here decides a verdict except by the rule "a clause fails iff one of
 its findings has severity > 1", and `certified` = complete, no clause failed, and the call
@@ -31,7 +34,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
+from rich.text import Text
 
 from pasa_ref.cases import Case
 from pasa_ref.certify.criteria import CLAUSES, Clause, Finding
@@ -42,8 +45,11 @@ __all__ = [
     "Certificate",
     "environment",
     "markdown",
+    "run_text",
+    "scope_line",
     "spec_identity",
-    "summary_table",
+    "summary_rows",
+    "summary_title",
 ]
 
 SCHEMA = "pasa-ref-certificate/1"
@@ -147,6 +153,7 @@ class Certificate:
         self.header = header
         self.planned = planned
         self.done = 0
+        self.skipped: list[dict[str, str]] = []
         self.status = "running"
         self.reproduce = reproduce
         self.records = {c.id: ClauseRecord(c, active=c.id in active) for c in CLAUSES}
@@ -159,6 +166,11 @@ class Certificate:
         for finding in findings:
             self._record(case_id, case, finding)
         self.done += 1
+        self.write()
+
+    def not_applicable(self, case_id: str, reason: str) -> None:
+        """A planned case outside the declared scope: listed, never called (PASA-CERT-7)."""
+        self.skipped.append({"case": case_id, "reason": reason})
         self.write()
 
     def _record(self, case_id: str, case: Case, finding: Finding) -> None:
@@ -185,10 +197,18 @@ class Certificate:
                     "severity": finding.severity,
                     "message": finding.message,
                     "certified_against": self.header.get("profile"),
+                    **self._origin(),
                 },
             )
             record.worst["file"] = str(saved)
             record.worst["reproduce"] = self.reproduce(case_id, saved)
+
+    def _origin(self) -> dict[str, Any]:
+        """The level and seed of a level's plan, for the metadata of a saved failure (a case
+        run keeps the origin its case files record)."""
+        if self.header.get("run", {"kind": "level"})["kind"] != "level":
+            return {}
+        return {"level": self.header.get("level"), "seed": self.header.get("seed")}
 
     def certified(self) -> bool:
         verdicts = [record.verdict() for record in self.records.values()]
@@ -213,7 +233,12 @@ class Certificate:
                 "status": self.status,
                 "certified": self.certified() if complete else False,
                 **self.header,
-                "cases": {"planned": self.planned, "done": self.done},
+                "cases": {
+                    "planned": self.planned,
+                    "done": self.done,
+                    "not_applicable": len(self.skipped),
+                },
+                "not_applicable": self.skipped,
                 "started": self.started,
                 "updated": _now(),
                 "elapsed_s": round(time.perf_counter() - self._clock, 3),
@@ -236,24 +261,25 @@ def _atomic_write(path: Path, text: str) -> None:
 def markdown(doc: dict[str, Any]) -> str:
     """certificate.md from the JSON document."""
     backend, spec = doc["backend"], doc["spec"]
-    verdict = (
-        ("CERTIFIED" if doc["certified"] else "NOT CERTIFIED")
-        if doc["complete"]
-        else f"INCOMPLETE ({doc['status']}): not a certificate of conformance"
-    )
+    verdict = verdict_text(doc)[0]
+    if not doc["complete"]:
+        verdict += ": not a certificate of conformance"
     lines = [
         f"# PASA certificate: {verdict}",
         "",
-        (
-            f"- backend: `{backend['name']}` version {backend.get('version')}, "
-            f"sha256 {backend.get('sha256')}"
-        ),
-        f"- profile: {doc['profile']}, level {doc['level']}, seed {doc['seed']}",
+        scope_line(doc),
+        "",
+        f"- backend: `{backend['name']}`"
+        + "".join(f", {key} {backend[key]}" for key in ("version", "sha256") if backend.get(key)),
+        f"- profile: {doc['profile']}, {run_text(doc)}",
         f"- spec: {spec['version']}, sha256 {spec['sha256']}; pasa-ref {doc['pasa_ref']}",
         (
-            f"- cases: {doc['cases']['done']} of {doc['cases']['planned']}, "
+            f"- cases: {doc['cases']['done']} of {doc['cases']['planned']} judged, "
+            f"{doc['cases']['not_applicable']} not applicable, "
             f"{doc['elapsed_s']:.1f} s, {doc['started']} .. {doc['updated']}"
         ),
+        f"- plan: sha256 {doc['plan']['sha256']}",
+        f"- declaration: {json.dumps(doc['declaration'], sort_keys=True)}",
         "- environment: " + ", ".join(f"{k} {v}" for k, v in doc["environment"].items()),
         "",
         "| clause | criterion | verdict | evaluated | failed | worst case | severity |",
@@ -267,6 +293,17 @@ def markdown(doc: dict[str, Any]) -> str:
             f"{worst.get('case', '')} | {_severity_text(clause['worst'])} |"
         )
     lines += ["", "Severity: measured / allowed; a case fails a clause when it exceeds 1.", ""]
+    if doc["exceptions"]:
+        lines += ["## Declared exceptions to the spec", ""]
+        lines += [f"- {exception}" for exception in doc["exceptions"]] + [""]
+    if doc["not_applicable"]:
+        lines += [
+            f"## Not applicable: {len(doc['not_applicable'])} case(s) outside the declared "
+            "scope (never called)",
+            "",
+        ]
+        lines += [f"- `{skip['case']}`: {skip['reason']}" for skip in doc["not_applicable"]]
+        lines.append("")
     for clause in doc["clauses"]:
         worst = clause["worst"]
         if clause["verdict"] != "FAIL" or worst is None:
@@ -288,6 +325,13 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def scope_line(doc: dict[str, Any]) -> str:
+    """The scope in words (PASA-CERT-7): what the certificate certifies, or would; the
+    declared exceptions to the spec end it."""
+    lead = "Certified for" if doc["certified"] else "Declared scope:"
+    return f"{lead} {doc['profile']}, {doc['scope']}"
+
+
 def _severity_text(worst: dict[str, Any] | None) -> str:
     severity = (worst or {}).get("severity")
     if severity is None:
@@ -295,35 +339,70 @@ def _severity_text(worst: dict[str, Any] | None) -> str:
     return severity if isinstance(severity, str) else f"{severity:.3g}"
 
 
-def summary_table(doc: dict[str, Any]) -> Table:
-    """The per-clause summary for the terminal (rich)."""
-    backend = doc["backend"]
+def _backend_text(backend: dict[str, Any]) -> str:
+    """The backend's name, with its version when it has one."""
+    version = backend.get("version")
+    return backend["name"] if version is None else f"{backend['name']} {version}"
+
+
+def _origin_text(origin: dict[str, Any]) -> str:
+    """Where a case file of a case run came from, as its metadata records it."""
+    parts = [f"{key} {value}" for key, value in origin.items() if key not in ("file", "id")
+             and value is not None]
+    return f"{origin['id']} ({', '.join(parts)})" if parts else str(origin["id"])
+
+
+def run_text(doc: dict[str, Any], shown: int = 3) -> str:
+    """What was run: `level L, seed S` for a level's plan; for case files given one by one,
+    `case run of N file(s): <id> (group G, level L, seed S); ...` (the origins their metadata
+    records, the first `shown` of them) and the level whose clauses were checked."""
+    run = doc.get("run", {"kind": "level"})
+    if run["kind"] == "level":
+        return f"level {doc['level']}, seed {doc['seed']}"
+    origins = [_origin_text(origin) for origin in run["cases"]]
+    more = len(origins) - shown
+    listed = "; ".join(origins[:shown]) + (f"; {more} more" if more > 0 else "")
+    files = "file" if len(origins) == 1 else "files"
+    return f"case run of {len(origins)} {files}: {listed}; clauses of level {doc['level']}"
+
+
+def verdict_text(doc: dict[str, Any]) -> tuple[str, str]:
+    """The verdict word(s) and their terminal style."""
     if not doc["complete"]:
-        title = f"[bold yellow]INCOMPLETE ({doc['status']})"
-    else:
-        title = "[bold green]CERTIFIED" if doc["certified"] else "[bold red]NOT CERTIFIED"
-    table = Table(
-        title=f"{title}[/]  {backend['name']} ({backend.get('version')}), profile "
-        f"{doc['profile']}, level {doc['level']}, seed {doc['seed']}: "
-        f"{doc['cases']['done']}/{doc['cases']['planned']} cases, "
-        f"{doc['elapsed_s']:.1f} s"
+        return f"INCOMPLETE ({doc['status']})", "bold yellow"
+    if not doc["certified"]:
+        return "NOT CERTIFIED", "bold red"
+    return ("CERTIFIED WITH EXCEPTIONS" if doc["exceptions"] else "CERTIFIED"), "bold green"
+
+
+def summary_title(doc: dict[str, Any]) -> Text:
+    """The summary's first line: verdict, backend, profile, what was run, cases and time."""
+    verdict, style = verdict_text(doc)
+    return Text.assemble(
+        (verdict, style),
+        f"  {_backend_text(doc['backend'])}, profile {doc['profile']}, {run_text(doc)}: "
+        f"{doc['cases']['done']}/{doc['cases']['planned']} cases in {doc['elapsed_s']:.1f} s",
     )
-    for column in ("clause", "criterion", "verdict", "cases", "failed", "worst case", "severity"):
-        table.add_column(
-            column,
-            no_wrap=column != "worst case",
-            justify="right" if column in ("cases", "failed", "severity") else "left",
-        )
+
+
+SUMMARY_HEADER = ("clause", "criterion", "verdict", "cases", "failed", "worst case", "severity")
+
+
+def summary_rows(doc: dict[str, Any]) -> list[tuple[str | Text, ...]]:
+    """One row per clause under SUMMARY_HEADER; the verdict carries its terminal style."""
     colours = {"PASS": "green", "FAIL": "bold red", "N/A": "dim", "NOT RUN": "dim"}
+    rows = []
     for clause in doc["clauses"]:
         worst = clause["worst"] or {}
-        table.add_row(
-            clause["id"],
-            f"({clause['criterion']}) {clause['name']}",
-            f"[{colours[clause['verdict']]}]{clause['verdict']}[/]",
-            str(clause["evaluated"]),
-            str(clause["failed"]),
-            worst.get("case", ""),
-            _severity_text(worst),
+        rows.append(
+            (
+                clause["id"],
+                f"({clause['criterion']}) {clause['name']}",
+                Text(clause["verdict"], style=colours[clause["verdict"]]),
+                str(clause["evaluated"]),
+                str(clause["failed"]),
+                worst.get("case", ""),
+                _severity_text(worst),
+            )
         )
-    return table
+    return rows

@@ -21,10 +21,13 @@ input the spec defines", which is what pasa-ref certified before declarations ex
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pasa_ref.strategies import Shape
 
 __all__ = [
     "ALGORITHM_CLASSES",
@@ -38,6 +41,7 @@ __all__ = [
     "from_mapping",
     "load",
     "of",
+    "resolve",
 ]
 
 SCHEMA = "pasa-ref/declaration/1"
@@ -126,12 +130,26 @@ class Range:
             return size
         if self.values is not None:
             return min(self.values, key=lambda v: (abs(v - size), -v)) if self.values else None
-        up = max(size, self.min)
-        up = -(-up // self.multiple_of) * self.multiple_of
-        if self.max is None or up <= self.max:
-            return up
-        down = (self.max // self.multiple_of) * self.multiple_of
-        return down if down >= self.min else None
+        step = self.multiple_of
+        first = -(-self.min // step) * step  # the smallest allowed size
+        last = None if self.max is None else (self.max // step) * step  # the largest
+        if last is not None and last < first:
+            return None
+
+        def clamp(candidate: int) -> int:
+            candidate = max(first, candidate)
+            return candidate if last is None else min(candidate, last)
+
+        down, up = clamp((size // step) * step), clamp(-(-size // step) * step)
+        return min((down, up), key=lambda v: (abs(v - size), -v))
+
+    def members(self, low: int, high: int) -> list[int]:
+        """The allowed sizes in [low, high], ascending."""
+        if self.values is not None:
+            return [v for v in self.values if low <= v <= high]
+        top = high if self.max is None else min(high, self.max)
+        start = -(-max(low, self.min) // self.multiple_of) * self.multiple_of
+        return list(range(start, top + 1, self.multiple_of))
 
     def text(self, name: str) -> str:
         if self.values is not None:
@@ -173,10 +191,16 @@ class Range:
                 raise DeclarationError(
                     f"declaration key {path + '.max'!r}: expected >= min = {low}, got {high}"
                 )
-        return cls(
+        allowed = cls(
             min=low, max=high, multiple_of=_positive_int(value.get("multiple_of", 1),
                                                          path + ".multiple_of")
         )
+        if allowed.fit(low) is None:
+            raise DeclarationError(
+                f"declaration key {path!r}: no size is a multiple of {allowed.multiple_of} "
+                f"between {low} and {high}"
+            )
+        return allowed
 
     def mapping(self) -> dict[str, Any]:
         if self.values is not None:
@@ -302,6 +326,64 @@ class Support:
             profiles=profiles,
         )
 
+    def allows_causal(self, seq_q: int, seq_k: int) -> bool:
+        """Whether causal masking of an S1 x S2 problem is in scope (top-left alignment equals
+        the spec's bottom-right one only when S1 == S2)."""
+        return self.causal == "bottom-right" or (self.causal == "top-left" and seq_q == seq_k)
+
+    def fit(self, shape: Shape, keep: Collection[str] = ()) -> Shape:
+        """The shape moved into the scope, size by size: each size not named in `keep` (the
+        sizes that carry what a case tests: "batch", "heads", "seq_q", "seq_k", "head_dim",
+        "value_dim") becomes the nearest allowed one (Range.fit); GQA or MQA heads that are
+        not supported become MHA (Hkv = Hq); Dv becomes D when Dv != D is not supported. A
+        size that cannot be fitted stays, and the case is then not applicable."""
+        from pasa_ref.strategies import Shape  # late: strategies imports hypothesis
+
+        def fitted(name: str, size: int, allowed: Range) -> int:
+            if name in keep:
+                return size
+            moved = allowed.fit(size)
+            return size if moved is None else moved
+
+        hq, hkv = shape.heads_q, shape.heads_kv
+        if "heads" not in keep and (
+            (hkv == 1 < hq and not self.mqa) or (1 < hkv < hq and not self.gqa)
+        ):
+            hkv = hq
+        head_dim = fitted("head_dim", shape.head_dim, self.head_dim)
+        if "value_dim" not in keep and not self.dv_ne_d:
+            value_dim = head_dim
+        else:
+            value_dim = fitted("value_dim", shape.value_dim, self.value_dim or self.head_dim)
+        return Shape(
+            batch=fitted("batch", shape.batch, self.batch),
+            heads_q=hq,
+            heads_kv=hkv,
+            seq_q=fitted("seq_q", shape.seq_q, self.seq_q),
+            seq_k=fitted("seq_k", shape.seq_k, self.seq_k),
+            head_dim=head_dim,
+            value_dim=value_dim,
+        )
+
+    def phrases(self) -> list[str]:
+        """The supported inputs in words, one phrase per rule."""
+        parts = ["explicit masks" if self.mask else "no explicit mask"]
+        parts.append(f"causal {self.causal}" if self.causal else "no causal")
+        parts += [text for flag, text in ((self.gqa, "no GQA"), (self.mqa, "no MQA"),
+                                          (self.dv_ne_d, "Dv = D only")) if not flag]
+        for allowed, name in (
+            (self.head_dim, "D"),
+            (self.value_dim, "Dv"),
+            (self.seq_q, "S1"),
+            (self.seq_k, "S2"),
+            (self.batch, "B"),
+        ):
+            if allowed is not None and not allowed.unrestricted:
+                parts.append(allowed.text(name))
+        if self.profiles is not None:
+            parts.append("profiles " + ", ".join(self.profiles))
+        return parts
+
     def mapping(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "mask": self.mask,
@@ -361,6 +443,11 @@ class Declaration:
     name: str | None = None
     source: str = "default"  # where it came from: "default", a file, "attribute", an adapter
 
+    @property
+    def file(self) -> str | None:
+        """The TOML file it was read from (while that file exists), else None."""
+        return self.source if Path(self.source).is_file() else None
+
     def applicable(self, case: Any, profile: str | None = None) -> str | None:
         """None when the case (a pasa_ref.cases.Case) lies in the declared scope, else the
         first reason it does not, in words."""
@@ -396,33 +483,16 @@ class Declaration:
 
     def scope_text(self, profile: str | None = None) -> str:
         """The scope in words, for the certificate's first lines."""
-        s = self.supports
-        parts = [f"{self.algorithm.kind} class"]
-        if self.algorithm.kind == "pasa":
-            params = [f"ragged {self.algorithm.ragged}"]
-            for key in ("beta", "block_k", "block_q"):
-                value = getattr(self.algorithm, key)
-                params.append(f"{key} {value:g}" if value is not None else f"{key} of the profile")
-            parts[0] += " (" + ", ".join(params) + ")"
-        parts.append("explicit masks" if s.mask else "no explicit mask")
-        parts.append(f"causal {s.causal}" if s.causal else "no causal")
-        if not s.gqa:
-            parts.append("no GQA")
-        if not s.mqa:
-            parts.append("no MQA")
-        if not s.dv_ne_d:
-            parts.append("Dv = D only")
-        for allowed, name in (
-            (s.head_dim, "D"),
-            (s.value_dim, "Dv"),
-            (s.seq_q, "S1"),
-            (s.seq_k, "S2"),
-            (s.batch, "B"),
-        ):
-            if allowed is not None and not allowed.unrestricted:
-                parts.append(allowed.text(name))
-        if s.profiles is not None:
-            parts.append("profiles " + ", ".join(s.profiles))
+        s, a = self.supports, self.algorithm
+        parts = [f"{a.kind} class"]
+        if a.kind == "pasa":
+            given = [f"{key} {getattr(a, key):g}" for key in ("beta", "block_k", "block_q")
+                     if getattr(a, key) is not None]
+            default = [key for key in ("beta", "block_k", "block_q") if getattr(a, key) is None]
+            if default:
+                given.append("the profile's " + "/".join(default))
+            parts[0] += f" ({', '.join(given)}, ragged {a.ragged}, scale on the {a.scale})"
+        parts += s.phrases() if s != Support() else ["every input the spec defines"]
         parts += self.conventions.exceptions()
         head = f"certified for {profile}, " if profile else ""
         return head + ", ".join(parts)
@@ -502,3 +572,22 @@ def of(function: Any) -> Declaration | None:
     if carried is None or isinstance(carried, Declaration):
         return carried
     return from_mapping(carried, source="attribute")
+
+
+def resolve(given: str | Path | Declaration | Mapping[str, Any] | None,
+            carried: Any = None) -> Declaration:
+    """The declaration a certification uses (PASA-CERT-7): the one given (a TOML file, a
+    mapping or a Declaration: `--declare FILE`), else the backend's own (`carried`: the
+    callable, whose `pasa_declaration` is read, or that attribute's value as a mapping or
+    Declaration, e.g. sent back by an isolated child), else the default Declaration()."""
+    if isinstance(given, Declaration):
+        return given
+    if isinstance(given, Mapping):
+        return from_mapping(given)
+    if given is not None:
+        return load(given)
+    if isinstance(carried, Declaration):
+        return carried
+    if isinstance(carried, Mapping):
+        return from_mapping(carried, source="attribute")
+    return of(carried) or Declaration()

@@ -18,13 +18,14 @@ functions of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from pasa_ref import envelope, oracle
 from pasa_ref.cases import DTYPES, Case
 from pasa_ref.certify.backend import Call, Request
+from pasa_ref.certify.declaration import Declaration
 from pasa_ref.certify.relations import Transformed
 from pasa_ref.inputs import AttentionInputs, blocks, validate
 from pasa_ref.kernels import pasa
@@ -70,6 +71,7 @@ class Evidence:
     first: Call
     second: Call | None
     relations: tuple[RelationEvidence, ...]
+    declaration: Declaration = field(default_factory=Declaration)  # the kernel's (PASA-CERT-7)
 
 
 def validated(case: Case) -> AttentionInputs:

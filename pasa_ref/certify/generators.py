@@ -13,7 +13,13 @@ the same bits on every machine.
                       resonance (PASA-BND-2), a large key bias, block means that jump
     metamorphic_base  inputs on the grid 2^-3 Z with |x| < 8, so that the transformations of
                       pasa_ref.certify.relations are exact in fp16 and bf16
+    batches           B >= 2 with other data in every batch and head, at sizes a kernel of
+                      fixed tiles accepts (level 1; drawn_batches: level 2)
     long_sequence     S2 up to 16384 keys (level 3)
+
+Every recipe takes the kernel's declared Support (pasa_ref.certify.declaration, PASA-CERT-7)
+and fits its shape into it (Support.fit); an edge recipe keeps the sizes it tests, so that
+it is not applicable when its point lies outside the scope.
 
 Case ids are lowercase words joined by '-', unique within a level; they are the stems of
 the case files `pasa gen` writes.
@@ -23,18 +29,25 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from pasa_ref.cases import Case
+from pasa_ref.certify.declaration import Support
 from pasa_ref.profiles import Profile
 from pasa_ref.reproduce import distributions
 from pasa_ref.strategies import Shape
 
 __all__ = [
+    "BATCH_SHAPES",
+    "EDGE_RECIPES",
     "GRID_AMPLITUDES",
     "GRID_MEANS",
+    "batch_case",
+    "batches",
     "benign",
+    "drawn_batches",
     "edge",
     "long_sequence",
     "metamorphic_base",
@@ -46,7 +59,9 @@ GRID_MEANS = (0.0, 10.0, 20.0, 30.0)
 GRID_AMPLITUDES = (0.5, 5.0, 10.0, 20.0)
 # S2 = 4 full blocks of 128 plus a ragged one of 8; GQA 4 -> 2
 GRID_SHAPE = Shape(batch=1, heads_q=4, heads_kv=2, seq_q=32, seq_k=520, head_dim=128)
-BENIGN_SHAPE = (1, 4, 2, 64, 300, 128)
+BENIGN_SHAPE = Shape(batch=1, heads_q=4, heads_kv=2, seq_q=64, seq_k=300, head_dim=128)
+#: the default support: every input the spec defines (nothing is fitted)
+ANY = Support()
 
 
 def rng_for(case_id: str, seed: int = 0) -> np.random.Generator:
@@ -81,39 +96,38 @@ def _case(
     )
 
 
-def _shapes(b: int, hq: int, hkv: int, s1: int, s2: int, d: int, dv: int | None = None):
-    return (b, hq, s1, d), (b, hkv, s2, d), (b, hkv, s2, d if dv is None else dv)
-
-
-def paper_grid(profile: Profile) -> list[Case]:
-    """32 cases: {uniform, hybrid} x mean x amplitude, GQA 4/2, S1 = 32, S2 = 520, D = 128."""
+def paper_grid(profile: Profile, support: Support = ANY) -> list[Case]:
+    """32 cases: {uniform, hybrid} x mean x amplitude, GQA 4/2, S1 = 32, S2 = 520, D = 128
+    (fitted into the declared support)."""
+    shape = support.fit(GRID_SHAPE)
     cases = []
     for distribution in distributions.DISTRIBUTIONS:
         for mean in GRID_MEANS:
             for amplitude in GRID_AMPLITUDES:
                 case_id = f"grid-{distribution}-mean{mean:g}-amp{amplitude:g}".replace(".", "p")
-                q, k, v = distributions.qkv(distribution, GRID_SHAPE, mean, amplitude, seed=0)
+                q, k, v = distributions.qkv(distribution, shape, mean, amplitude, seed=0)
                 cases.append(_case(profile, case_id, q, k, v, group="grid"))
     return cases
 
 
-def benign(profile: Profile, seed: int = 0) -> list[Case]:
+def benign(profile: Profile, seed: int = 0, support: Support = ANY) -> list[Case]:
     """6 cases of the PASA-ACC-1 domain: the absolute bounds of PASA-CERT-13 apply. Level 1
-    uses seed 0; other seeds serve the calibration of those bounds."""
+    uses seed 0; other seeds serve the calibration of those bounds. The shape is fitted into
+    the declared support (causal is what three of them test: never removed)."""
+    shape = support.fit(BENIGN_SHAPE)
     cases = []
     for sd in (0.5, 1.0, 3.0):
         for causal in (False, True):
             case_id = f"benign-sd{sd:g}{'-causal' if causal else ''}".replace(".", "p")
             rng = rng_for(case_id, seed)
-            qs, ks, vs = _shapes(*BENIGN_SHAPE)
-            q, k = rng.normal(0, sd, qs), rng.normal(0, sd, ks)
+            q, k = rng.normal(0, sd, shape.q), rng.normal(0, sd, shape.k)
             cases.append(
                 _case(
                     profile,
                     case_id,
                     q,
                     k,
-                    rng.normal(0, 1, vs),
+                    rng.normal(0, 1, shape.v),
                     group="benign",
                     causal=causal,
                     benign=True,
@@ -122,156 +136,156 @@ def benign(profile: Profile, seed: int = 0) -> list[Case]:
     return cases
 
 
-def edge(profile: Profile) -> list[Case]:
-    """The edge corpus of criterion (d): each recipe names what it exercises."""
+def edge(profile: Profile, support: Support = ANY) -> list[Case]:
+    """The edge corpus of criterion (d): each recipe names what it exercises. The sizes a
+    recipe does not test are fitted into the declared support; the ones it tests are kept,
+    so that a case whose point lies outside the scope is not applicable."""
     cases = []
-    for case_id, recipe in _EDGE_RECIPES.items():
-        q, k, v, options = recipe(rng_for(case_id), profile.block_k)
-        cases.append(_case(profile, case_id, q, k, v, group="edge", **options))
+    n = profile.block_k
+    for case_id, recipe in EDGE_RECIPES.items():
+        shape = support.fit(recipe.shape(n), keep=recipe.tests)
+        q, k, v, options = recipe.build(rng_for(case_id), shape, n)
+        cases.append(_case(profile, case_id, q, k, v, group="edge", causal=recipe.causal,
+                           **options))
     return cases
 
 
-#: (rng, block_k) -> (q, k, v, keyword options of the Case)
-Recipe = Callable[[np.random.Generator, int], tuple]
+#: (rng, shape, block_k) -> (q, k, v, keyword options of the Case other than causal)
+Build = Callable[[np.random.Generator, Shape, int], tuple]
+
+
+@dataclass(frozen=True)
+class EdgeRecipe:
+    """One edge case: its shape for block_k = n, the sizes that carry what it tests (never
+    fitted into a declared support: "batch", "heads", "seq_q", "seq_k", "head_dim",
+    "value_dim"), whether it is causal, and how its inputs are built at a shape."""
+
+    shape: Callable[[int], Shape]
+    tests: tuple[str, ...]
+    build: Build
+    causal: bool = False
 
 
 def _normal(
-    rng: np.random.Generator,
-    b: int,
-    hq: int,
-    hkv: int,
-    s1: int,
-    s2: int,
-    d: int,
-    dv: int | None = None,
-    sd: float = 1.0,
+    rng: np.random.Generator, shape: Shape, sd: float = 1.0
 ) -> tuple[np.ndarray, ...]:
-    qs, ks, vs = _shapes(b, hq, hkv, s1, s2, d, dv)
-    return rng.normal(0, sd, qs), rng.normal(0, sd, ks), rng.normal(0, 1, vs)
+    return rng.normal(0, sd, shape.q), rng.normal(0, sd, shape.k), rng.normal(0, 1, shape.v)
 
 
-def _one_key(rng, n):
-    return (*_normal(rng, 1, 2, 1, 4, 1, 16), {})
+def _plain(rng, shape, n):
+    return (*_normal(rng, shape), {})
 
 
-def _short_block(rng, n):
-    return (*_normal(rng, 1, 2, 2, 8, n - 1, 32), {})
-
-
-def _ragged_one(rng, n):
-    return (*_normal(rng, 1, 2, 1, 8, n + 1, 32), {})
-
-
-def _ragged_causal(rng, n):
-    return (*_normal(rng, 1, 4, 2, 2 * n + 5, 2 * n + 5, 64), {"causal": True})
-
-
-def _causal_more_queries(rng, n):
-    """S1 > S2: bottom-right alignment leaves the first S1 - S2 rows fully masked."""
-    return (*_normal(rng, 1, 2, 1, 40, 24, 32), {"causal": True})
-
-
-def _causal_decode(rng, n):
-    """S1 < S2: each query sees the keys up to its own position at the end."""
-    return (*_normal(rng, 1, 2, 2, 5, 2 * n + 44, 64), {"causal": True})
-
-
-def _masked_rows(rng, n):
-    """An explicit mask with fully masked rows and per-batch padding lengths."""
-    q, k, v = _normal(rng, 2, 2, 1, 12, n + 37, 32)
-    lengths = np.array([n + 37, n - 50]).reshape(2, 1, 1, 1)
-    mask = (np.arange(n + 37) < lengths) & (rng.random((2, 2, 12, n + 37)) < 0.8)
+def _masked_rows(rng, shape, n):
+    """An explicit mask with fully masked rows and per-batch padding lengths (batch 1 pads
+    its last 87 keys)."""
+    q, k, v = _normal(rng, shape)
+    b, s1, s2 = shape.batch, shape.seq_q, shape.seq_k
+    lengths = np.array([s2] + [max(s2 - 87, 1)] * (b - 1)).reshape(b, 1, 1, 1)
+    mask = (np.arange(s2) < lengths) & (rng.random((b, shape.heads_q, s1, s2)) < 0.8)
     mask[:, :, 3] = False
-    mask[1, 0, 7] = False
+    mask[-1, 0, 7] = False
     return q, k, v, {"mask": mask}
 
 
-def _mqa(rng, n):
-    return (*_normal(rng, 1, 4, 1, 16, n + 60, 64), {})
+def _head_dim_one(rng, shape, n):
+    return (*_normal(rng, shape, sd=3.0), {})
 
 
-def _value_dim(rng, n):
-    return (*_normal(rng, 1, 2, 1, 16, n + 20, 64, dv=24), {})
+def _explicit_scale(rng, shape, n):
+    return (*_normal(rng, shape), {"scale": 0.5})
 
 
-def _head_dim_one(rng, n):
-    return (*_normal(rng, 1, 2, 2, 8, 200, 1, sd=3.0), {})
-
-
-def _explicit_scale(rng, n):
-    return (*_normal(rng, 1, 2, 1, 8, 150, 32), {"scale": 0.5})
-
-
-def _tiny(rng, n):
+def _tiny(rng, shape, n):
     """Values near fp16's subnormal range: products underflow in fp16."""
-    q, k, v = _normal(rng, 1, 2, 1, 8, 140, 64)
+    q, k, v = _normal(rng, shape)
     return q * 2e-3, k * 2e-3, v * 2e-3, {}
 
 
-def _resonance(rng, n):
+def _resonance(rng, shape, n):
     """q and k sinusoidal along the head dimension with equal or opposite phase (PASA-BND-2),
     plus a little noise: |q . k| near |q| |k|."""
-    d, s2 = 128, 2 * n + 10
-    phase = rng.uniform(0, 2 * np.pi, (1, 1, s2, 1))
-    sign = np.where(rng.random((1, 1, s2, 1)) < 0.5, 1.0, -1.0)
-    k = 3.0 * sign * np.sin(np.arange(d) / 4.0 + 0.1 * phase) + rng.normal(0, 0.1, (1, 1, s2, d))
-    q = 3.0 * np.sin(np.arange(d) / 4.0) * np.ones((1, 2, 8, 1)) + rng.normal(0, 0.1, (1, 2, 8, d))
-    return q, k, rng.normal(0, 1, (1, 1, s2, d)), {}
+    b, hkv, s2, d = shape.k
+    phase = rng.uniform(0, 2 * np.pi, (b, hkv, s2, 1))
+    sign = np.where(rng.random((b, hkv, s2, 1)) < 0.5, 1.0, -1.0)
+    wave = np.arange(d) / 4.0
+    k = 3.0 * sign * np.sin(wave + 0.1 * phase) + rng.normal(0, 0.1, shape.k)
+    q = 3.0 * np.sin(wave) * np.ones(shape.q[:3] + (1,)) + rng.normal(0, 0.1, shape.q)
+    return q, k, rng.normal(0, 1, shape.v), {}
 
 
-def _key_bias(rng, n):
+def _key_bias(rng, shape, n):
     """A large bias along the sequence (the Qwen2 pattern the paper traces): every key and
     query carries the same offset vector, so raw scores are large and nearly equal."""
-    q, k, v = _normal(rng, 1, 2, 1, 16, 2 * n + 30, 128)
-    bias = rng.normal(6.0, 1.0, (1, 1, 1, 128))
+    q, k, v = _normal(rng, shape)
+    bias = rng.normal(6.0, 1.0, (1, 1, 1, shape.head_dim))
     return q + bias, k + bias, v, {}
 
 
-def _block_means_jump(rng, n):
+def _block_means_jump(rng, shape, n):
     """Each later key block aligns more with the queries, so the block means and the row
     maximum both jump from block to block: the frame conversions and the running maximum
     matter (PASA-ALG-4, -5)."""
-    q, k, v = _normal(rng, 1, 2, 1, 8, 4 * n, 64)
-    direction = np.sqrt(40 / 64) * rng.choice([-1.0, 1.0], (1, 1, 1, 64))  # |direction|^2 = 40
-    step = np.repeat(np.arange(4), n).reshape(1, 1, 4 * n, 1)
+    q, k, v = _normal(rng, shape)
+    d = shape.head_dim
+    direction = np.sqrt(40 / d) * rng.choice([-1.0, 1.0], (1, 1, 1, d))  # |direction|^2 = 40
+    step = (np.arange(shape.seq_k) // n).reshape(1, 1, shape.seq_k, 1)
     return q + direction, k + step * direction, v, {}  # block j: scores up by about 5 j
 
 
-def _authors_shape(rng, n):
-    """The authors' configuration at a few queries: GQA 28 -> 4 heads scaled to 14 -> 2,
-    S2 = 1407 = 10 blocks + 127, D = 128, causal (the last 16 queries)."""
-    return (*_normal(rng, 1, 14, 2, 16, 1407, 128), {"causal": True})
+def _sizes(b: int, hq: int, hkv: int, s1: int, s2: int, d: int, dv: int | None = None):
+    return lambda n: Shape(b, hq, hkv, s1, s2, d, dv)
 
 
-_EDGE_RECIPES: dict[str, Recipe] = {
-    "edge-one-key": _one_key,
-    "edge-short-block": _short_block,
-    "edge-ragged-one": _ragged_one,
-    "edge-ragged-causal": _ragged_causal,
-    "edge-causal-more-queries": _causal_more_queries,
-    "edge-causal-decode": _causal_decode,
-    "edge-masked-rows": _masked_rows,
-    "edge-mqa": _mqa,
-    "edge-value-dim": _value_dim,
-    "edge-head-dim-one": _head_dim_one,
-    "edge-explicit-scale": _explicit_scale,
-    "edge-tiny": _tiny,
-    "edge-resonance": _resonance,
-    "edge-key-bias": _key_bias,
-    "edge-block-means-jump": _block_means_jump,
-    "edge-authors-shape": _authors_shape,
+EDGE_RECIPES: dict[str, EdgeRecipe] = {
+    "edge-one-key": EdgeRecipe(_sizes(1, 2, 1, 4, 1, 16), ("seq_k",), _plain),
+    "edge-short-block": EdgeRecipe(
+        lambda n: Shape(1, 2, 2, 8, n - 1, 32), ("seq_k",), _plain
+    ),
+    "edge-ragged-one": EdgeRecipe(lambda n: Shape(1, 2, 1, 8, n + 1, 32), ("seq_k",), _plain),
+    # causal S1 = S2 with a ragged last block, GQA
+    "edge-ragged-causal": EdgeRecipe(
+        lambda n: Shape(1, 4, 2, 2 * n + 5, 2 * n + 5, 64), ("seq_q", "seq_k"), _plain, True
+    ),
+    # S1 > S2: bottom-right alignment leaves the first S1 - S2 rows fully masked
+    "edge-causal-more-queries": EdgeRecipe(
+        _sizes(1, 2, 1, 40, 24, 32), ("seq_q", "seq_k"), _plain, True
+    ),
+    # S1 < S2: each query sees the keys up to its own position at the end
+    "edge-causal-decode": EdgeRecipe(
+        lambda n: Shape(1, 2, 2, 5, 2 * n + 44, 64), ("seq_q", "seq_k"), _plain, True
+    ),
+    "edge-masked-rows": EdgeRecipe(
+        lambda n: Shape(2, 2, 1, 12, n + 37, 32), ("batch", "seq_q"), _masked_rows
+    ),
+    "edge-mqa": EdgeRecipe(lambda n: Shape(1, 4, 1, 16, n + 60, 64), ("heads",), _plain),
+    "edge-value-dim": EdgeRecipe(
+        lambda n: Shape(1, 2, 1, 16, n + 20, 64, 24), ("value_dim",), _plain
+    ),
+    "edge-head-dim-one": EdgeRecipe(_sizes(1, 2, 2, 8, 200, 1), ("head_dim",), _head_dim_one),
+    "edge-explicit-scale": EdgeRecipe(_sizes(1, 2, 1, 8, 150, 32), (), _explicit_scale),
+    "edge-tiny": EdgeRecipe(_sizes(1, 2, 1, 8, 140, 64), (), _tiny),
+    "edge-resonance": EdgeRecipe(lambda n: Shape(1, 2, 1, 8, 2 * n + 10, 128), (), _resonance),
+    "edge-key-bias": EdgeRecipe(lambda n: Shape(1, 2, 1, 16, 2 * n + 30, 128), (), _key_bias),
+    "edge-block-means-jump": EdgeRecipe(
+        lambda n: Shape(1, 2, 1, 8, 4 * n, 64), (), _block_means_jump
+    ),
+    # the authors' configuration at a few queries: GQA 28 -> 4 heads scaled to 14 -> 2,
+    # S2 = 1407 = 10 blocks + 127, D = 128, causal (the last 16 queries)
+    "edge-authors-shape": EdgeRecipe(_sizes(1, 14, 2, 16, 1407, 128), ("heads",), _plain, True),
 }
 
 
-def metamorphic_base(profile: Profile, index: int, seed: int) -> Case:
+def metamorphic_base(profile: Profile, index: int, seed: int, support: Support = ANY) -> Case:
     """A base case for the metamorphic relations: q ~ N(0, 1); k, v on 2^-3 Z with |x| < 8
     (so k + c, v + c for integer |c| <= 16 and v 2^s, s in {-2, 3}, are exact); shapes with
-    GQA, ragged blocks and causal masks drawn from the seed."""
+    GQA, ragged blocks and causal masks drawn from the seed, then fitted into the declared
+    support (causal dropped where it is outside the scope)."""
     case_id = f"metamorphic-{index}"
     rng = rng_for(case_id, seed)
     n = profile.block_k
     hkv = int(rng.integers(1, 3))
-    shape = (
+    drawn = Shape(
         1,
         hkv * int(rng.integers(1, 3)),
         hkv,
@@ -279,26 +293,93 @@ def metamorphic_base(profile: Profile, index: int, seed: int) -> Case:
         int(rng.integers(1, 3 * n + 1)),
         int(rng.choice([16, 64, 128])),
     )
-    qs, ks, vs = _shapes(*shape)
-    on_grid = [np.clip(np.round(rng.normal(0, 2.0, s) * 8) / 8, -7.875, 7.875) for s in (ks, vs)]
+    shape = support.fit(drawn)
+    on_grid = [
+        np.clip(np.round(rng.normal(0, 2.0, s) * 8) / 8, -7.875, 7.875) for s in (shape.k, shape.v)
+    ]
+    causal = bool(rng.random() < 0.5) and support.allows_causal(shape.seq_q, shape.seq_k)
     return _case(
         profile,
         case_id,
-        rng.normal(0, 1, qs),
+        rng.normal(0, 1, shape.q),
         *on_grid,
         group="metamorphic",
-        causal=bool(rng.random() < 0.5),
+        causal=causal,
         relations_seed=int(rng.integers(2**31)),
     )
 
 
-def long_sequence(profile: Profile, keys: int, queries: int, causal: bool, seed: int) -> Case:
+def long_sequence(
+    profile: Profile, keys: int, queries: int, causal: bool, seed: int, support: Support = ANY
+) -> Case:
     """Level 3: S2 = keys, S1 = queries, GQA 2/1, D = 128, the paper's hybrid inputs with
-    mean 10 and amplitude 5 (large scores over many blocks)."""
+    mean 10 and amplitude 5 (large scores over many blocks); the key length is what it tests
+    (kept), the other sizes are fitted into the declared support."""
     case_id = f"long-{keys}{'-causal' if causal else ''}"
     rng = rng_for(case_id, seed)
+    shape = support.fit(Shape(1, 2, 1, queries, keys, 128), keep=("seq_k",))
     q, k, v = (
-        distributions.draw("hybrid", rng, shape, 10.0, 5.0)
-        for shape in _shapes(1, 2, 1, queries, keys, 128)
+        distributions.draw("hybrid", rng, size, 10.0, 5.0) for size in (shape.q, shape.k, shape.v)
     )
     return _case(profile, case_id, q, k, v, group="long", causal=causal)
+
+
+#: level 1's batch cases (PASA-CERT-5): (B, Hq, Hkv, S1, S2, D, causal), at sizes a kernel of
+#: fixed tiles accepts (S1, S2 multiples of 128, D in {64, 128})
+BATCH_SHAPES = {
+    "batch-mha": (2, 2, 2, 128, 256, 64, False),
+    "batch-gqa-causal": (2, 4, 2, 128, 128, 128, True),
+    "batch-mqa": (3, 2, 1, 128, 256, 128, False),
+    "batch-gqa-decode-causal": (2, 4, 2, 128, 256, 64, True),
+}
+#: how many batch cases level 2 draws from the seed
+BATCH_DRAWN = 4
+
+
+def batch_case(
+    profile: Profile, case_id: str, sizes: tuple, seed: int, support: Support = ANY
+) -> Case:
+    """B >= 2 with different data in every batch and head, so that a batch offset or a head
+    stride that reads another slice must show: q, k ~ N(0, 1) with the queries of (b, h)
+    scaled by 1/2 + (b Hq + h) / (2 B Hq) (other attention patterns), v ~ N(0, 1) plus the
+    offset b Hkv + h on key/value head h of batch b (other outputs: two slices' outputs
+    differ by about 1 or more). Sizes are fitted into the declared support, B kept."""
+    *dims, causal = sizes
+    shape = support.fit(Shape(*dims), keep=("batch",))
+    rng = rng_for(case_id, seed)
+    q, k, v = _normal(rng, shape)
+    b, hq, hkv = shape.batch, shape.heads_q, shape.heads_kv
+    q *= (0.5 + np.arange(b * hq).reshape(b, hq, 1, 1) / (2 * b * hq))
+    v += np.arange(b * hkv, dtype=np.float64).reshape(b, hkv, 1, 1)
+    causal = causal and support.allows_causal(shape.seq_q, shape.seq_k)
+    return _case(profile, case_id, q, k, v, group="batch", causal=causal)
+
+
+def batches(profile: Profile, support: Support = ANY) -> list[Case]:
+    """Level 1's batch cases (BATCH_SHAPES), the same for every seed."""
+    return [
+        batch_case(profile, case_id, sizes, 0, support)
+        for case_id, sizes in BATCH_SHAPES.items()
+    ]
+
+
+def drawn_batches(profile: Profile, seed: int, support: Support = ANY) -> list[Case]:
+    """Level 2's BATCH_DRAWN batch cases: B in {2, 3}, heads MHA, GQA or MQA (Hq <= 4),
+    S1 = 128, S2 in {128, 256} (multiples of 64 and 128), D in {64, 128}, causal or not,
+    drawn from the seed."""
+    cases = []
+    for index in range(BATCH_DRAWN):
+        case_id = f"batch-drawn-{index}"
+        rng = rng_for(case_id, seed)
+        hq = int(rng.choice([2, 4]))
+        sizes = (
+            int(rng.integers(2, 4)),
+            hq,
+            int(rng.choice([hq, hq // 2, 1])),
+            128,
+            int(rng.choice([128, 256])),
+            int(rng.choice([64, 128])),
+            bool(rng.random() < 0.5),
+        )
+        cases.append(batch_case(profile, case_id, sizes, seed, support))
+    return cases

@@ -1,30 +1,35 @@
-"""Which cases each certification level runs, deterministic from (profile, level, seed)
-(specs/certification.md, PASA-CERT-5).
+"""Which cases each certification level runs, deterministic from (profile, level, seed,
+declaration) (specs/certification.md, PASA-CERT-5, -7).
 
     level 1   a fixed corpus, the same for every seed: the edge corpus (16 cases), the
-              benign cases (6), the paper's grid (32) and the regression corpus (the case
-              files bundled in pasa_ref/certify/corpus/ plus any the user adds); every
-              case is called twice (criterion (e)). The cheap, diagnostic edge cases run
-              first, so that --fail-fast stops early.
+              benign cases (6), the paper's grid (32), the batch cases (4) and the
+              regression corpus (the case files bundled in pasa_ref/certify/corpus/ plus
+              any the user adds); every case is called twice (criterion (e)). The cheap,
+              diagnostic edge cases run first, so that --fail-fast stops early.
     level 2   level 1, plus `adversarial_cases` problems drawn from
-              pasa_ref.strategies.cases(profile) with hypothesis seeded by the seed (every
-              fourth called twice), plus `metamorphic_bases` base cases checked under
-              PASA-MR-1..3
+              pasa_ref.strategies.cases(profile) with hypothesis seeded by the seed and 4
+              batch cases drawn from the seed (every fourth called twice), plus
+              `metamorphic_bases` base cases checked under PASA-MR-1..3
     level 3   level 2, plus long sequences (S2 in `long_keys`, up to 16384 keys) and the
               cases pasa_ref.hunt finds in `hunt_budget_s` seconds (HUNTS: inputs inside
               pasa's envelope that overflow FlashAttention, and the reference kernel's
               largest errors); a time budget, the one part of a plan that may depend on
               the machine's speed
 
-The counts are in specs/conformance.toml [certification.levels]. Hypothesis draws with a
-fixed seed, no example database and the generate phase only, so the same seed gives the same
-cases with the same hypothesis version (the certificate records the version).
+Every generated case lies in the declared scope (the declaration's Support): drawn inside it,
+or fitted into it size by size. The counts are in specs/conformance.toml
+[certification.levels]. Hypothesis draws with a fixed seed, no example database, the
+generate phase only and no "local constants" (see `draw`), so the same seed gives the same
+cases with the same hypothesis version wherever the suite runs (the certificate records the
+version and the plan's hash).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -36,11 +41,12 @@ from hypothesis.strategies import SearchStrategy
 from pasa_ref import hunt, strategies
 from pasa_ref.cases import Case
 from pasa_ref.certify import generators
+from pasa_ref.certify.declaration import Declaration, Support
 from pasa_ref.certify.relations import Transformed, transforms
 from pasa_ref.certify.thresholds import Conformance
 from pasa_ref.profiles import Profile
 
-__all__ = ["LEVELS", "Item", "corpus_cases", "draw", "item", "plan", "tagged"]
+__all__ = ["LEVELS", "Item", "corpus_cases", "draw", "item", "plan", "plan_hash", "tagged"]
 
 LEVELS = (1, 2, 3)
 ADVERSARIAL_REPEAT_EVERY = 4
@@ -100,9 +106,38 @@ def bundled_corpus() -> Path:
     return Path(str(resources.files("pasa_ref.certify").joinpath("corpus")))
 
 
+@contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """hypothesis (>= 6.131) mixes into its draws constants it reads from the source of the
+    "local" modules imported so far (its module `internal.conjecture.providers`, functions
+    `_get_local_constants` and the cache CONSTANTS_CACHE), so the same seed gives other
+    cases from a script, the command line, a wheel or pytest. It has no setting to turn
+    this off; here the collector returns no constant and the cache is emptied before and
+    after, so a plan depends on (strategy, seed, hypothesis version) alone."""
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+    except ImportError:  # a hypothesis without the feature
+        yield
+        return
+    collector = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    if collector is None or cache is None:
+        yield
+        return
+    providers._get_local_constants = Constants
+    cache.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = collector
+        cache.cache.clear()
+
+
 def draw(strategy: SearchStrategy, count: int, seed_value: int) -> list:
-    """`count` examples of a strategy, the same for the same seed (no database, no shrinking,
-    no dependence on the hypothesis profile that is loaded)."""
+    """`count` examples of a strategy, the same for the same seed wherever it runs (no
+    database, no shrinking, the default backend, no local constants, no dependence on the
+    hypothesis profile that is loaded)."""
     drawn: list = []
 
     @settings(
@@ -113,20 +148,27 @@ def draw(strategy: SearchStrategy, count: int, seed_value: int) -> list:
         deadline=None,
         suppress_health_check=list(HealthCheck),
         print_blob=False,
+        backend="hypothesis",
     )
     @seed(seed_value)
     @given(strategy)
     def collect(example) -> None:
         drawn.append(example)
 
-    collect()
+    with _without_local_constants():
+        collect()
     return drawn[:count]
 
 
-def adversarial(profile: Profile, seed_value: int, conf: Conformance) -> list[Case]:
+def adversarial(
+    profile: Profile, seed_value: int, conf: Conformance, support: Support = generators.ANY
+) -> list[Case]:
     levels = conf.levels
     strategy = strategies.cases(
-        profile, max_seq=levels.adversarial_max_seq, max_dim=levels.adversarial_max_dim
+        profile,
+        max_seq=levels.adversarial_max_seq,
+        max_dim=levels.adversarial_max_dim,
+        support=support,
     )
     return [
         tagged(case, f"adversarial-{index}", "adversarial")
@@ -161,32 +203,45 @@ def hunted(profile: Profile, seed_value: int, conf: Conformance) -> list[Case]:
 
 
 def plan(
-    level: int, profile: Profile, seed_value: int, conf: Conformance, corpus: Iterable[Path] = ()
+    level: int,
+    profile: Profile,
+    seed_value: int,
+    conf: Conformance,
+    corpus: Iterable[Path] = (),
+    declaration: Declaration | None = None,
 ) -> list[Item]:
-    """The items of a level, in the order they run."""
+    """The items of a level, in the order they run, generated inside the declared scope
+    (PASA-CERT-7): drawn or fitted into its Support. Cases whose point lies outside it (an
+    edge case testing an undeclared feature, a stored regression case) stay in the plan;
+    the runner counts them as not applicable and never calls them."""
     if level not in LEVELS:
         raise ValueError(f"argument 'level': expected one of {LEVELS}, got {level!r}")
+    support = (declaration or Declaration()).supports
     fixed = (
-        generators.edge(profile)
-        + generators.benign(profile)
-        + generators.paper_grid(profile)
+        generators.edge(profile, support)
+        + generators.benign(profile, support=support)
+        + generators.paper_grid(profile, support)
+        + generators.batches(profile, support)
         + corpus_cases([bundled_corpus(), *corpus], profile)
     )
     items = [item(case, repeat=True) for case in fixed]
     if level >= 2:
         items += [
             item(case, repeat=index % ADVERSARIAL_REPEAT_EVERY == 0)
-            for index, case in enumerate(adversarial(profile, seed_value, conf))
+            for index, case in enumerate(
+                adversarial(profile, seed_value, conf, support)
+                + generators.drawn_batches(profile, seed_value, support)
+            )
         ]
         items += [
-            item(generators.metamorphic_base(profile, index, seed_value), repeat=False)
+            item(generators.metamorphic_base(profile, index, seed_value, support), repeat=False)
             for index in range(conf.levels.metamorphic_bases)
         ]
     if level >= 3:
         items += [
             item(
                 generators.long_sequence(
-                    profile, keys, conf.levels.long_queries, causal, seed_value
+                    profile, keys, conf.levels.long_queries, causal, seed_value, support
                 ),
                 repeat=False,
             )
@@ -195,3 +250,25 @@ def plan(
         ]
         items += [item(case, repeat=False) for case in hunted(profile, seed_value, conf)]
     return items
+
+
+def plan_hash(items: Iterable[Item]) -> str:
+    """sha256 of a plan, bit for bit: per item its id, repeat flag, dtype, shapes, the bytes
+    of q, k, v and the mask, causal, scale, and the same for each transformation (PASA-CERT-5:
+    the same profile, level, seed, declaration and corpus give the same hash wherever the
+    suite runs)."""
+    digest = hashlib.sha256()
+
+    def case_bytes(case: Case) -> None:
+        digest.update(repr((str(case.dtype), case.shapes(), case.causal, case.scale)).encode())
+        for array in (case.q, case.k, case.v, case.mask):
+            if array is not None:
+                digest.update(np.ascontiguousarray(array).tobytes())
+
+    for planned in items:
+        digest.update(repr((planned.id, planned.repeat, len(planned.relations))).encode())
+        case_bytes(planned.case)
+        for relation in planned.relations:
+            digest.update(str(relation.case.metadata.get("id")).encode())
+            case_bytes(relation.case)
+    return digest.hexdigest()

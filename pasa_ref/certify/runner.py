@@ -2,6 +2,8 @@
 (specs/certification.md, PASA-CERT-5..22).
 
     for each planned item (in plan order):
+        scope     = outside the declared scope: not applicable, listed with its reason,
+                    never called (PASA-CERT-7)                     (Declaration.applicable)
         truth     = oracle + reference kernel on the case           (evidence.truth)
         calls     = the source's outputs: first call, repeated call when planned, one call
                     per metamorphic transformation
@@ -18,20 +20,18 @@ fail_fast the run stops ("stopped") after the first case that fails a clause.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from pasa_ref import __version__, profiles
+from pasa_ref import __version__, display, profiles
 from pasa_ref.cases import Case, CaseFileError
-from pasa_ref.certify import criteria, evidence, levels, thresholds
+from pasa_ref.certify import criteria, declaration, evidence, levels, thresholds
 from pasa_ref.certify.backend import DEFAULT, Backend, Call, Caller, Request, load
 from pasa_ref.certify.certificate import Certificate, environment, spec_identity
 from pasa_ref.certify.criteria import CLAUSES
+from pasa_ref.certify.declaration import Declaration
 from pasa_ref.certify.evidence import Evidence, RelationEvidence
 from pasa_ref.certify.levels import Item
 from pasa_ref.profiles import Profile
@@ -93,8 +93,11 @@ class BackendSource:
         )
 
 
-def gather(item: Item, source: Source, profile: Profile) -> Evidence:
-    """Everything the criteria need for one item."""
+def gather(
+    item: Item, source: Source, profile: Profile, declaration: Declaration | None = None
+) -> Evidence:
+    """Everything the criteria need for one item (the declaration travels with it: the
+    criteria judge the declared class and conventions)."""
     truth = evidence.truth(item.case, profile)
     request = evidence.request(item.case, truth.inputs)
     first = source.call(item.id, item.case, request, repeat=False)
@@ -109,7 +112,9 @@ def gather(item: Item, source: Source, profile: Profile) -> Evidence:
         )
         for t in item.relations
     )
-    return Evidence(item.case, profile, truth, first, second, relations)
+    return Evidence(
+        item.case, profile, truth, first, second, relations, declaration or Declaration()
+    )
 
 
 def run(
@@ -123,12 +128,34 @@ def run(
     conf: thresholds.Conformance,
     progress: bool = False,
     fail_fast: bool = False,
+    declaration: Declaration | None = None,
+    not_generated: Sequence[tuple[str, str]] = (),
+    plan_sha256: str | None = None,
+    origins: Sequence[dict[str, Any]] | None = None,
 ) -> Outcome:
-    """Certify the outputs of `source` on `items`; the certificate goes to `out`."""
+    """Certify the outputs of `source` on `items`; the certificate goes to `out`. `origins`:
+    for case files given one by one (a case run), where each came from (`case_origin`);
+    None for a level's plan.
+
+    An item outside the declared scope (Declaration.applicable) is not applicable: counted
+    and listed with its reason, never called (PASA-CERT-7). `not_generated` lists (id,
+    reason) of planned cases that were never written (pasa verify: `pasa gen` left them
+    out); `plan_sha256` is the plan's hash when it is not that of `items` (the same)."""
+    declaration = declaration or Declaration()
     header = {
         "profile": profile.name,
         "level": level,
         "seed": seed,
+        "run": (
+            {"kind": "level"} if origins is None else {"kind": "cases", "cases": list(origins)}
+        ),
+        "declaration": declaration.mapping(),
+        "scope": declaration.scope_text(),
+        "exceptions": declaration.conventions.exceptions(),
+        "plan": {
+            "sha256": plan_sha256 or levels.plan_hash(items),
+            "cases": len(items) + len(not_generated),
+        },
         "backend": source.identity(),
         "spec": spec_identity(),
         "pasa_ref": __version__,
@@ -138,16 +165,28 @@ def run(
     if any(item.relations for item in items):
         active.add("PASA-CERT-14")
     _clear_failures(Path(out))
-    certificate = Certificate(Path(out), header, active, len(items), source.reproduce)
+    certificate = Certificate(
+        Path(out),
+        header,
+        active,
+        len(items) + len(not_generated),
+        _reproduction(source, declaration),
+    )
+    for case_id, reason in not_generated:
+        certificate.not_applicable(case_id, reason)
     status = "finished"
     try:
-        with _progress(progress) as bar:
-            task = bar.add_task("certify", total=len(items))
+        with display.progress("certify", len(items), quiet=not progress) as shown:
             for item in items:
-                bar.update(task, description=item.id)
-                findings = criteria.evaluate(gather(item, source, profile), conf)
+                shown.update(note=item.id)
+                reason = declaration.applicable(item.case, profile.name)
+                if reason is not None:
+                    certificate.not_applicable(item.id, reason)
+                    shown.advance()
+                    continue
+                findings = criteria.evaluate(gather(item, source, profile, declaration), conf)
                 certificate.add(item.id, item.case, findings)
-                bar.advance(task)
+                shown.advance()
                 if fail_fast and not all(finding.passed for finding in findings):
                     status = "stopped"
                     break
@@ -161,6 +200,17 @@ def run(
     return Outcome(document["certified"], status, document, Path(out))
 
 
+def _reproduction(source: Source, declared: Declaration) -> Callable[[str, Path], str]:
+    """The source's reproduction command, with `--declare FILE` when the declaration was
+    read from a file."""
+
+    def reproduce(case_id: str, saved: Path) -> str:
+        command = source.reproduce(case_id, saved)
+        return command if declared.file is None else f"{command} --declare {declared.file}"
+
+    return reproduce
+
+
 def _clear_failures(out: Path) -> None:
     """Remove the failing cases a previous run saved in out/failures (only those files)."""
     for path in (out / "failures").glob("PASA-CERT-*"):
@@ -168,16 +218,20 @@ def _clear_failures(out: Path) -> None:
             path.unlink()
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description:<32}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-        transient=False,
-    )
+#: the metadata that says where a case came from: a level's plan (group, level, seed, written
+#: by `pasa gen` and by saved failures) or a search (kernel, objective, seed: `pasa hunt`)
+ORIGIN_KEYS = ("group", "level", "kernel", "objective", "seed")
+
+
+def case_origin(path: Path) -> dict[str, Any]:
+    """Where a case file given with --case came from, as its own metadata records it: its
+    file, id (else the file's stem) and ORIGIN_KEYS (None where it records none)."""
+    meta = Case.load(path).metadata
+    return {
+        "file": str(path),
+        "id": meta.get("id", path.stem),
+        **{key: meta.get(key) for key in ORIGIN_KEYS},
+    }
 
 
 def replay_items(paths: Iterable[Path], profile: Profile) -> list[Item]:
@@ -211,13 +265,16 @@ def certify(
     corpus: Sequence[str | Path] = (),
     fail_fast: bool = False,
     progress: bool = False,
+    declare: str | Path | Declaration | Mapping[str, Any] | None = None,
 ) -> Outcome:
     """Certify a backend (a name `package.module:function`, a loaded Backend, or None for
     $PASA_BACKEND or the bundled reference kernel) against the spec.
 
     profile, level, seed and timeout default to specs/conformance.toml [certification];
     `cases` replaces the level's plan by these case files; `corpus` adds regression case
-    directories to level 1. Returns the Outcome; the certificate is in `out`.
+    directories to level 1; `declare` is the kernel's declaration (a TOML file, a mapping
+    or a Declaration; default: the callable's `pasa_declaration`, else the default
+    declaration), PASA-CERT-7. Returns the Outcome; the certificate is in `out`.
     """
     conf = thresholds.load()
     prof = profiles.get(profile or conf.default_profile)
@@ -226,11 +283,13 @@ def certify(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"argument 'seed': expected an integer >= 0, got {seed!r}")
     resolved = backend if isinstance(backend, Backend) else load(backend_name(backend))
+    declared = declaration.resolve(declare, resolved.function)
     items = (
         replay_items([Path(p) for p in cases], prof)
         if cases
-        else levels.plan(level, prof, seed, conf, [Path(p) for p in corpus])
+        else levels.plan(level, prof, seed, conf, [Path(p) for p in corpus], declared)
     )
+    origins = [case_origin(Path(p)) for p in cases] if cases else None
     with Caller(resolved, prof.name, timeout=timeout or conf.timeout_s, isolate=isolate) as caller:
         return run(
             items,
@@ -242,4 +301,6 @@ def certify(
             conf=conf,
             progress=progress,
             fail_fast=fail_fast,
+            declaration=declared,
+            origins=origins,
         )

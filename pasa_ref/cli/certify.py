@@ -12,10 +12,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from pasa_ref import profiles
+from pasa_ref import display, profiles
 from pasa_ref.cases import CaseFileError
 from pasa_ref.certify.backend import BackendError
-from pasa_ref.certify.certificate import summary_table
+from pasa_ref.certify.certificate import SUMMARY_HEADER, scope_line, summary_rows, summary_title
+from pasa_ref.certify.declaration import DeclarationError
 from pasa_ref.certify.runner import certify
 
 #: extra regression-corpus directories, shared with `pasa gen`
@@ -24,6 +25,17 @@ corpus_directories = click.option(
     multiple=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Add the case files of this directory to the regression corpus.",
+)
+
+#: the kernel's declaration (PASA-CERT-7), shared with `pasa gen` and `pasa verify`
+declaration_file = click.option(
+    "--declare",
+    "declare",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The kernel's declaration (TOML, specs/declaration.schema.json): its algorithm "
+    "class, the inputs it supports, its conventions. Default: the backend's "
+    "pasa_declaration attribute, else the spec's default.",
 )
 
 #: the certificate directory option, shared with `pasa verify`
@@ -42,16 +54,19 @@ def importable_from_cwd() -> None:
         sys.path.insert(0, os.getcwd())
 
 
-def console() -> Console:
-    """The terminal, or 120 columns when the output is a file or a pipe."""
-    terminal = Console()
-    return terminal if terminal.is_terminal else Console(width=120)
-
-
 def report(outcome, console: Console) -> None:
     """Print the summary table, the failures' reproduction commands and where the files are."""
     doc = outcome.document
-    console.print(summary_table(doc))
+    display.print_table(
+        console,
+        summary_title(doc),
+        SUMMARY_HEADER,
+        summary_rows(doc),
+        right=("cases", "failed", "severity"),
+        wrap=("worst case",),
+    )
+    na = doc["cases"]["not_applicable"]
+    display.line(console, scope_line(doc) + (f"; {na} case(s) not applicable" if na else ""))
     for clause in doc["clauses"]:
         worst = clause["worst"]
         if clause["verdict"] == "FAIL" and worst is not None:
@@ -100,10 +115,12 @@ def report(outcome, console: Console) -> None:
     help="Certify on this case file only (repeatable): reproduces a failure.",
 )
 @corpus_directories
+@declaration_file
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop after the first failing case.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def command(
-    backend, profile, level, seed, out, timeout, isolate, cases, corpus, fail_fast, quiet
+    backend, profile, level, seed, out, timeout, isolate, cases, corpus, declare, fail_fast,
+    quiet
 ) -> None:
     """Certify BACKEND (package.module:function; default $PASA_BACKEND, else the bundled
     reference kernel pasa_ref.kernels.pasa:attention) against the PASA spec."""
@@ -121,8 +138,9 @@ def command(
             corpus=corpus,
             fail_fast=fail_fast,
             progress=not quiet,
+            declare=declare,
         )
-    except (BackendError, CaseFileError) as error:
+    except (BackendError, CaseFileError, DeclarationError) as error:
         raise click.UsageError(str(error)) from None
-    report(outcome, console())
+    report(outcome, display.console())
     raise click.exceptions.Exit(outcome.exit_code)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pasa_ref import profiles, strategies
+from pasa_ref import display, profiles, strategies
 from pasa_ref.hunt import (
     DEFAULT_THRESHOLD,
     OBJECTIVES,
@@ -31,23 +30,25 @@ from pasa_ref.hunt import (
 
 
 class _ProgressReport(Observer):
-    """A progress bar over the budget, the number of cases and the worst objective value; one
-    printed line per finding stage."""
+    """Progress over the budget (pasa_ref.display), noting the number of cases, the worst
+    objective value and the shrinking; one printed line per finding stage."""
 
-    def __init__(self, console: Console, progress: Progress, task: int, writer: CorpusWriter):
+    def __init__(self, console: Console, progress: display.Progress, writer: CorpusWriter):
         self.console = console
         self.progress = progress
-        self.task = task
         self.writer = writer
+        self.status = ""
 
     def on_example(self, result: HuntResult, evaluation: Evaluation) -> None:
         best = result.best.evaluation.value if result.best else math.nan
-        self.progress.update(self.task, completed=min(result.config.budget, result.elapsed),
-                             cases=result.examples, best=f"{best:.4g}")
+        self.progress.update(
+            min(result.config.budget, result.elapsed),
+            note=f"{result.examples} cases, worst {best:.4g}" + self.status,
+        )
 
     def on_finding(self, finding: Finding) -> None:
         if finding.status == "shrinking":
-            self.progress.update(self.task, status=f"shrinking: {_size(finding)}")
+            self.status = f", shrinking: {_size(finding)}"
             return
         self.console.print(
             f"[{finding.elapsed:6.1f} s] {finding.kind} {finding.status}: "
@@ -95,10 +96,11 @@ def _size(finding: Finding) -> str:
               help="Judge only cases inside pasa's safe envelope (PASA-ENV-1); reject others.")
 @click.option("--no-target", "untargeted", is_flag=True,
               help="Plain generation: no hypothesis.target (for comparisons).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def command(kernel: str, profile: str, objective: str, budget: float, max_seq: int, max_dim: int,
             max_pairs: int, corpus: Path, seed: int | None, threshold: float,
             distributions: tuple[str, ...], masks: tuple[str, ...], inside_envelope: bool,
-            untargeted: bool) -> None:
+            untargeted: bool, quiet: bool) -> None:
     """Search for a failing case, shrink it, write it to the corpus (exit 1 if one was found)."""
     try:
         config = HuntConfig(
@@ -107,7 +109,7 @@ def command(kernel: str, profile: str, objective: str, budget: float, max_seq: i
             distributions=distributions or None, masks=masks or None,
             inside_envelope=inside_envelope, targeting=not untargeted,
         ).checked()
-        console = Console()
+        console = display.console()
         console.print(
             f"hunting {objective} of {kernel} in {profile}: budget {budget:g} s, max-seq "
             f"{max_seq}, seed {config.seed}, corpus {corpus}"
@@ -115,11 +117,8 @@ def command(kernel: str, profile: str, objective: str, budget: float, max_seq: i
             markup=False, highlight=False, soft_wrap=True,
         )
         writer = CorpusWriter(corpus, config)
-        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.fields[cases]} cases, worst {task.fields[best]}"),
-                      TextColumn("{task.fields[status]}"), console=console) as progress:
-            task = progress.add_task("hunt", total=budget, cases=0, best="-", status="")
-            result = hunt(config, [writer, _ProgressReport(console, progress, task, writer)])
+        with display.progress("hunt", budget, unit="s", quiet=quiet) as progress:
+            result = hunt(config, [writer, _ProgressReport(console, progress, writer)])
     except HuntError as error:
         raise click.UsageError(str(error)) from None
     _summarise(console, result, writer)

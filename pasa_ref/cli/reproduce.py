@@ -1,8 +1,9 @@
 """`pasa reproduce {paper,fa3,frontier}`: rerun a published benchmark on the reference kernels.
 
 Every subcommand writes OUT/<name>.csv row by row, then OUT/<name>.md (tables, the command and
-its wall time) and figures under OUT/img/ (matplotlib, an optional extra). A progress bar shows
-the kernel runs; Ctrl-C stops the run and keeps the rows found so far (exit status 130).
+its wall time) and figures under OUT/img/ (matplotlib, an optional extra). The progress of the
+kernel runs is shown on stderr (pasa_ref.display: a bar on a terminal, plain lines otherwise,
+nothing with -q); Ctrl-C stops the run and keeps the rows found so far (exit status 130).
 --quick runs a small corner of each benchmark in seconds (what the test suite runs).
 """
 
@@ -13,16 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+from pasa_ref import display
 from pasa_ref.reproduce import fa3, frontier, paper, runner
 
 EXIT_INTERRUPTED = 130
@@ -35,6 +28,7 @@ def command() -> None:
 
 
 def _shared_options(fn: Callable[..., None]) -> Callable[..., None]:
+    fn = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(fn)
     fn = click.option(
         "--jobs",
         "-j",
@@ -66,49 +60,43 @@ def _shared_options(fn: Callable[..., None]) -> Callable[..., None]:
 
 @command.command("paper")
 @_shared_options
-def paper_command(out: Path, quick: bool, seed: int, jobs: int) -> None:
+def paper_command(out: Path, quick: bool, seed: int, jobs: int, quiet: bool) -> None:
     """The PASA paper's random benchmark: uniform and hybrid inputs, mean_val x Am grid,
     naive/flash/pasa in fp16-full, fp16-mixed, bf16-in-fp16; RMSE and RMSE/RMS(V)."""
-    _execute(paper.Paper(paper.config(quick, seed)), out, quick, seed, jobs)
+    _execute(paper.Paper(paper.config(quick, seed)), out, quick, seed, jobs, quiet)
 
 
 @command.command("fa3")
 @_shared_options
-def fa3_command(out: Path, quick: bool, seed: int, jobs: int) -> None:
+def fa3_command(out: Path, quick: bool, seed: int, jobs: int, quiet: bool) -> None:
     """FlashAttention-3's Table 3 fp16 rows beside our naive and flash kernels."""
-    _execute(fa3.Fa3(fa3.config(quick, seed)), out, quick, seed, jobs)
+    _execute(fa3.Fa3(fa3.config(quick, seed)), out, quick, seed, jobs, quiet)
 
 
 @command.command("frontier")
 @_shared_options
-def frontier_command(out: Path, quick: bool, seed: int, jobs: int) -> None:
+def frontier_command(out: Path, quick: bool, seed: int, jobs: int, quiet: bool) -> None:
     """Where each kernel and profile first overflows: bias x amplitude, and key length
     512..16384, on the paper's distributions."""
-    _execute(frontier.Frontier(frontier.config(quick, seed)), out, quick, seed, jobs)
+    _execute(frontier.Frontier(frontier.config(quick, seed)), out, quick, seed, jobs, quiet)
 
 
-def _execute(experiment: runner.Experiment, out: Path, quick: bool, seed: int, jobs: int) -> None:
+def _execute(
+    experiment: runner.Experiment, out: Path, quick: bool, seed: int, jobs: int, quiet: bool
+) -> None:
     command_line = " ".join(
         ["pasa reproduce", experiment.name, "--out", str(out)]
         + (["--quick"] if quick else [])
         + ([f"--seed {seed}"] if seed else [])
         + ([f"--jobs {jobs}"] if jobs > 1 else [])
     )
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[current]}"),
-    )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task(experiment.name, total=experiment.count(), current="")
+    console = display.console(stderr=True)
+    with display.progress(
+        experiment.name, experiment.count(), unit="kernel runs", quiet=quiet
+    ) as progress:
 
         def advance(row: Any) -> None:
-            progress.update(task, advance=1, current=_describe(row))
+            progress.advance(note=_describe(row))
 
         outcome = runner.run(experiment, out, command=command_line, jobs=jobs, on_row=advance)
     status = "complete" if outcome.complete else "interrupted: the rows found are kept"

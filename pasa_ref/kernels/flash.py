@@ -76,3 +76,8 @@ def attention(
         return ar.acc(o / ell)
 
     return tiling.attend_by_query_blocks(inputs, ar, block_q, attend)
+
+
+#: the kernel declaration (specs/certification.md, PASA-CERT-7): a softmax-class kernel with
+#: every input the spec defines
+attention.pasa_declaration = {"name": "pasa-ref flash", "algorithm": {"class": "softmax"}}

@@ -58,3 +58,8 @@ def attention(
         return tiling.gemm(ar, p, prof.vector, v_all, prof.matmul_operand)
 
     return tiling.attend_by_query_blocks(inputs, ar, block_q, attend)
+
+
+#: the kernel declaration (specs/certification.md, PASA-CERT-7): a softmax-class kernel with
+#: every input the spec defines
+attention.pasa_declaration = {"name": "pasa-ref naive", "algorithm": {"class": "softmax"}}

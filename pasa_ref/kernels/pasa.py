@@ -187,3 +187,8 @@ def _value_block(v: np.ndarray, cols: slice, n_j: int) -> np.ndarray:
     if missing == 0:
         return v_j
     return np.concatenate([v_j, np.repeat(v_j[..., -1:, :], missing, axis=-2)], axis=-2)
+
+
+#: the kernel declaration (specs/certification.md, PASA-CERT-7): the pasa class with the
+#: profile's parameters (beta, blocks; ragged "true-length"), every input the spec defines
+attention.pasa_declaration = {"name": "pasa-ref pasa", "algorithm": {"class": "pasa"}}

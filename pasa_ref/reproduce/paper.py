@@ -1,4 +1,4 @@
-"""The PASA paper's random benchmark (Cheng et al., arXiv 2503.01873; PASA-PRIMER section 3).
+"""The PASA paper's random benchmark (Cheng et al., arXiv 2503.01873; specs/sources.md).
 
 Grid: distribution in {uniform, hybrid} x mean_val in {0, 10, 20, 30} x Am in {0.5, 5, 10, 20}
 (see `distributions`); B = 1, Hq = 28, Hkv = 4, S1 = S2 = 1407 (= 10 x 128 + 127, a ragged last

@@ -1,8 +1,8 @@
 """Planted bug: the raw scores Q K^T are formed first (in the GEMM output format) and then
 shifted and scaled, S~ = lambda (S - beta rowmean(S)), instead of shifting and scaling the
 keys with M before the product: equal in exact arithmetic, but the raw product is what PASA
-exists to avoid, and it overflows fp16 for head size 128 and entries near 30 (PASA-ALG-1, -2,
-primer section 2)."""
+exists to avoid, and it overflows fp16 for head size 128 and entries near 30: 128 x 30 x 30 =
+115200 > 65504 (PASA-ALG-1, -2)."""
 
 from tests.mutants.base import Pasa
 

@@ -26,8 +26,15 @@ from proofs.core import Proof
 
 THEOREM = "T5"
 TITLE = "Online recurrence in the moving frame: invariant and exactness"
-CLAUSES = ("PASA-ALG-4", "PASA-ALG-5", "PASA-ALG-6", "PASA-EQ-1", "PASA-BLK-2", "PASA-BLK-3",
-           "PASA-BLK-4")
+CLAUSES = (
+    "PASA-ALG-4",
+    "PASA-ALG-5",
+    "PASA-ALG-6",
+    "PASA-EQ-1",
+    "PASA-BLK-2",
+    "PASA-BLK-3",
+    "PASA-BLK-4",
+)
 STATEMENT = (
     "If l_{j-1} exp(m_{j-1} + gamma abar_{j-1}) = E_{j-1} and O_{j-1} exp(m_{j-1} + gamma "
     "abar_{j-1}) = W_{j-1}, then after the update of PASA-ALG-5 l_j exp(m_j + gamma abar_j) = "

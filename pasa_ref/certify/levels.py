@@ -11,10 +11,11 @@
               fourth called twice), plus `metamorphic_bases` base cases checked under
               PASA-MR-1..3
     level 3   level 2, plus long sequences (S2 in `long_keys`, up to 16384 keys) and the
-              cases pasa_ref.hunt finds in `hunt_budget_s` seconds (HUNTS: inputs inside
-              pasa's envelope that overflow FlashAttention, and the reference kernel's
-              largest errors); a time budget, the one part of a plan that may depend on
-              the machine's speed
+              cases pasa_ref.hunt finds in `hunt_budget_s` seconds (HUNTS: inputs where the
+              backend is worse than its class reference, and the class reference's largest
+              errors); a time budget, the one part of a plan that may depend on the
+              machine's speed. The "is it PASA" search (ENVELOPE_HUNT, envelope_cases) is a
+              report of its own, not part of a level
 
 The counts are in specs/conformance.toml [certification.levels]. Hypothesis draws with a
 fixed seed, no example database and the generate phase only, so the same seed gives the same
@@ -23,11 +24,14 @@ cases with the same hypothesis version (the certificate records the version).
 
 from __future__ import annotations
 
+import functools
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -35,7 +39,9 @@ from hypothesis.strategies import SearchStrategy
 
 from pasa_ref import hunt, strategies
 from pasa_ref.cases import Case
-from pasa_ref.certify import generators
+from pasa_ref.certify import evidence, generators
+from pasa_ref.certify.backend import Backend
+from pasa_ref.certify.declaration import Declaration
 from pasa_ref.certify.relations import Transformed, transforms
 from pasa_ref.certify.thresholds import Conformance
 from pasa_ref.profiles import Profile
@@ -134,36 +140,128 @@ def adversarial(profile: Profile, seed_value: int, conf: Conformance) -> list[Ca
     ]
 
 
-#: level 3's searches: (kernel, objective), each given half of hunt_budget_s
-HUNTS = (("flash", "envelope"), ("pasa", "error"))
+#: level 3's searches (who is hunted, objective), splitting hunt_budget_s evenly: the backend
+#: against its class reference (objective "class": worse than the yardstick, or non-finite
+#: where it is finite), and the class reference itself (objective "error": its least accurate
+#: inputs, which every backend of the class is then judged on). A backend that cannot be
+#: called during planning (case files) gets the second search alone.
+HUNTS = (("backend", "class"), ("reference", "error"))
+#: the profile-envelope check ("is it PASA"): inputs inside pasa's safe envelope on which the
+#: hunted kernel overflows; a report of its own, never part of a level (PASA-CERT-5)
+ENVELOPE_HUNT = ("backend", "envelope")
 
 
-def hunted(profile: Profile, seed_value: int, conf: Conformance) -> list[Case]:
-    """The final cases of two pasa_ref.hunt searches, seeded by the seed: inputs inside
-    pasa's safe envelope on which FlashAttention overflows in this profile (objective
-    "envelope"), and inputs on which the reference kernel is least accurate or overflows
-    (objective "error"). Both are then judged for the backend by every criterion."""
+def _backend_kernel(backend: Backend) -> Callable[..., Any]:
+    """The backend as a hunt calls it: scale always a binary64 float (PASA-CERT-1)."""
+
+    def call(q, k, v, *, scale=None, causal=False, mask=None, **profile):
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+        return backend.function(q, k, v, scale=scale, causal=causal, mask=mask, **profile)
+
+    return call
+
+
+def _yardstick(declaration: Declaration) -> Callable[[Case, str], np.ndarray]:
+    """The class reference's output for a case in a profile (PASA-CERT-8)."""
+    kernel, options = evidence.class_reference(declaration)
+
+    def output(case: Case, profile: str) -> np.ndarray:
+        return kernel(case.q, case.k, case.v, profile=profile, **options, **case.call_kwargs())
+
+    return output
+
+
+def _hunt_config(
+    who: str,
+    objective: str,
+    profile: Profile,
+    seed_value: int,
+    budget: float,
+    declaration: Declaration,
+    backend: Backend | None,
+    conf: Conformance,
+) -> hunt.HuntConfig:
+    """The search `who` ("backend" or "reference", HUNTS) with `objective` in the profile."""
+    if who == "backend":
+        if backend is None:
+            raise ValueError("argument 'backend': the backend hunt needs the backend")
+        function, takes_profile = _backend_kernel(backend), backend.takes_profile
+        name = backend.name
+    else:
+        kernel, options = evidence.class_reference(declaration)
+        function, takes_profile = functools.partial(kernel, **options), True
+        name = "flash" if declaration.algorithm.kind == "softmax" else "pasa"
+    return hunt.HuntConfig(
+        kernel=name,
+        profile=profile.name,
+        objective=objective,
+        budget=budget,
+        seed=seed_value,
+        threshold=conf.accuracy.rtol if objective == "class" else hunt.DEFAULT_THRESHOLD,
+        backend=function,
+        backend_takes_profile=takes_profile,
+        yardstick=_yardstick(declaration),
+    )
+
+
+def hunted(
+    profile: Profile,
+    seed_value: int,
+    conf: Conformance,
+    declaration: Declaration = evidence.DEFAULT_DECLARATION,
+    backend: Backend | None = None,
+) -> list[Case]:
+    """The final cases of level 3's pasa_ref.hunt searches (HUNTS), seeded by the seed: where
+    the backend is worse than its class reference or non-finite where it is finite, and where
+    the class reference is least accurate. Both are then judged for the backend by every
+    criterion. Without a backend (case files) only the second search runs."""
+    searches = [(who, objective) for who, objective in HUNTS if who != "backend" or backend]
     found = []
-    for kernel, objective in HUNTS:
-        config = hunt.HuntConfig(
-            kernel=kernel,
-            profile=profile.name,
-            objective=objective,
-            budget=conf.levels.hunt_budget_s / len(HUNTS),
-            seed=seed_value,
+    for who, objective in searches:
+        config = _hunt_config(
+            who,
+            objective,
+            profile,
+            seed_value,
+            conf.levels.hunt_budget_s / len(HUNTS),
+            declaration,
+            backend,
+            conf,
         )
         cases = [finding.case for finding in hunt.hunt(config).findings if finding.final]
         found += [
-            tagged(case, f"hunt-{kernel}-{objective}-{index}", "hunt")
+            tagged(case, f"hunt-{who}-{objective}-{index}", "hunt")
             for index, case in enumerate(cases)
         ]
     return found
 
 
+def envelope_cases(
+    profile: Profile, seed_value: int, budget: float, backend: Backend, conf: Conformance
+) -> list[Case]:
+    """The profile-envelope check (ENVELOPE_HUNT): the final cases of a search for inputs
+    inside pasa's safe envelope on which the backend gives NaN or inf. For a pasa-class kernel
+    such a case is a counterexample to its envelope; for a softmax-class kernel it says only
+    that the kernel is not PASA (FlashAttention overflows there in fp16-full), which no level
+    counts as a failure."""
+    who, objective = ENVELOPE_HUNT
+    config = _hunt_config(
+        who, objective, profile, seed_value, budget, evidence.DEFAULT_DECLARATION, backend, conf
+    )
+    return [finding.case for finding in hunt.hunt(config).findings if finding.final]
+
+
 def plan(
-    level: int, profile: Profile, seed_value: int, conf: Conformance, corpus: Iterable[Path] = ()
+    level: int,
+    profile: Profile,
+    seed_value: int,
+    conf: Conformance,
+    corpus: Iterable[Path] = (),
+    declaration: Declaration = evidence.DEFAULT_DECLARATION,
+    backend: Backend | None = None,
 ) -> list[Item]:
-    """The items of a level, in the order they run."""
+    """The items of a level, in the order they run; level 3's hunts use the declaration's
+    class reference and, when given, call the backend (HUNTS)."""
     if level not in LEVELS:
         raise ValueError(f"argument 'level': expected one of {LEVELS}, got {level!r}")
     fixed = (
@@ -193,5 +291,8 @@ def plan(
             for keys in conf.levels.long_keys
             for causal in (False, True)
         ]
-        items += [item(case, repeat=False) for case in hunted(profile, seed_value, conf)]
+        items += [
+            item(case, repeat=False)
+            for case in hunted(profile, seed_value, conf, declaration, backend)
+        ]
     return items

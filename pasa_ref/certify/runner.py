@@ -32,6 +32,8 @@ from pasa_ref.certify import criteria, evidence, levels, thresholds
 from pasa_ref.certify.backend import DEFAULT, Backend, Call, Caller, Request, load
 from pasa_ref.certify.certificate import Certificate, environment, spec_identity
 from pasa_ref.certify.criteria import CLAUSES
+from pasa_ref.certify.declaration import Declaration
+from pasa_ref.certify.declaration import of as carried_declaration
 from pasa_ref.certify.evidence import Evidence, RelationEvidence
 from pasa_ref.certify.levels import Item
 from pasa_ref.profiles import Profile
@@ -93,9 +95,15 @@ class BackendSource:
         )
 
 
-def gather(item: Item, source: Source, profile: Profile) -> Evidence:
-    """Everything the criteria need for one item."""
-    truth = evidence.truth(item.case, profile)
+def gather(
+    item: Item,
+    source: Source,
+    profile: Profile,
+    declaration: Declaration = evidence.DEFAULT_DECLARATION,
+) -> Evidence:
+    """Everything the criteria need for one item; the yardstick is the declared class's
+    reference kernel (PASA-CERT-8)."""
+    truth = evidence.truth(item.case, profile, declaration)
     request = evidence.request(item.case, truth.inputs)
     first = source.call(item.id, item.case, request, repeat=False)
     second = source.call(item.id, item.case, request, repeat=True) if item.repeat else None
@@ -105,11 +113,11 @@ def gather(item: Item, source: Source, profile: Profile) -> Evidence:
             call=source.call(
                 str(t.case.metadata["id"]), t.case, evidence.request(t.case), repeat=False
             ),
-            reference=evidence.reference_output(t.case, profile),
+            reference=evidence.reference_output(t.case, profile, declaration),
         )
         for t in item.relations
     )
-    return Evidence(item.case, profile, truth, first, second, relations)
+    return Evidence(item.case, profile, truth, first, second, relations, declaration)
 
 
 def run(
@@ -123,6 +131,7 @@ def run(
     conf: thresholds.Conformance,
     progress: bool = False,
     fail_fast: bool = False,
+    declaration: Declaration = evidence.DEFAULT_DECLARATION,
 ) -> Outcome:
     """Certify the outputs of `source` on `items`; the certificate goes to `out`."""
     header = {
@@ -145,7 +154,7 @@ def run(
             task = bar.add_task("certify", total=len(items))
             for item in items:
                 bar.update(task, description=item.id)
-                findings = criteria.evaluate(gather(item, source, profile), conf)
+                findings = criteria.evaluate(gather(item, source, profile, declaration), conf)
                 certificate.add(item.id, item.case, findings)
                 bar.advance(task)
                 if fail_fast and not all(finding.passed for finding in findings):
@@ -211,13 +220,16 @@ def certify(
     corpus: Sequence[str | Path] = (),
     fail_fast: bool = False,
     progress: bool = False,
+    declared: Declaration | None = None,
 ) -> Outcome:
     """Certify a backend (a name `package.module:function`, a loaded Backend, or None for
     $PASA_BACKEND or the bundled reference kernel) against the spec.
 
     profile, level, seed and timeout default to specs/conformance.toml [certification];
     `cases` replaces the level's plan by these case files; `corpus` adds regression case
-    directories to level 1. Returns the Outcome; the certificate is in `out`.
+    directories to level 1; `declared` is the kernel's declaration (default: the one the
+    callable carries, else pasa with the profile's parameters). Returns the Outcome; the
+    certificate is in `out`.
     """
     conf = thresholds.load()
     prof = profiles.get(profile or conf.default_profile)
@@ -226,10 +238,12 @@ def certify(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"argument 'seed': expected an integer >= 0, got {seed!r}")
     resolved = backend if isinstance(backend, Backend) else load(backend_name(backend))
+    if declared is None:
+        declared = carried_declaration(resolved.function) or evidence.DEFAULT_DECLARATION
     items = (
         replay_items([Path(p) for p in cases], prof)
         if cases
-        else levels.plan(level, prof, seed, conf, [Path(p) for p in corpus])
+        else levels.plan(level, prof, seed, conf, [Path(p) for p in corpus], declared, resolved)
     )
     with Caller(resolved, prof.name, timeout=timeout or conf.timeout_s, isolate=isolate) as caller:
         return run(
@@ -242,4 +256,5 @@ def certify(
             conf=conf,
             progress=progress,
             fail_fast=fail_fast,
+            declaration=declared,
         )

@@ -117,14 +117,26 @@ def attention(
     beta: float | None = None,
     ragged: str = "true-length",
     scale_at: str | None = None,
+    accumulation_chunk: int | None = None,
 ) -> np.ndarray:
     """PASA forward pass in the rounding of `profile`; returns B x Hq x S1 x Dv.
 
     q: B x Hq x S1 x D, k: B x Hkv x S2 x D, v: B x Hkv x S2 x Dv, in the profile's input
     dtype. beta in (0, 1) (default: the profile's); ragged: "true-length" (PASA-BLK-2),
     "pad" (PASA-BLK-3) or "authors" (PASA-BLK-4).
+    accumulation_chunk: None for the spec's GEMM model (PASA-NUM-3), else the partial sums
+    are rounded after every that many products (pasa_ref.arithmetic.Arithmetic).
     """
-    inputs, ar = tiling.prepare(q, k, v, profile=profile, scale=scale, causal=causal, mask=mask)
+    inputs, ar = tiling.prepare(
+        q,
+        k,
+        v,
+        profile=profile,
+        scale=scale,
+        causal=causal,
+        mask=mask,
+        accumulation_chunk=accumulation_chunk,
+    )
     prof = ar.profile
     block_q = tiling.check_block("block_q", block_q, prof.block_q)
     block_k = tiling.check_block("block_k", block_k, prof.block_k)
@@ -168,7 +180,10 @@ def attention(
             c_y = ar.exp(ar.vector(y - m_ref))
             ell = ar.stat(ar.stat(c_y * ell) + ar.stat(c_x * ell_local))
             pv = tiling.gemm(
-                ar, p, prof.vector, _padded_block(v_all, cols, block_k, ragged),
+                ar,
+                p,
+                prof.vector,
+                _padded_block(v_all, cols, block_k, ragged),
                 prof.matmul_operand,
             )
             o = ar.acc(ar.acc(c_y * o) + ar.acc(c_x * pv))

@@ -133,12 +133,18 @@ class Arithmetic:
     ) -> np.ndarray:
         """A running sum over the inner dimension, in chunks of `chunk` products taken in
         order k = 0, 1, ...: total <- fl_accumulate(total + sum of the chunk's products),
-        the chunk's sum computed in binary64 (exact for chunk = 1, and for operands of at
-        most 12 bits; chunk = 1 is the sequential sum, every partial sum rounded)."""
-        total = np.zeros(
-            np.broadcast_shapes(a.shape[:-1] + (1,), b.shape[:-2] + (1, b.shape[-1])),
-            dtype=np.float64,
-        )
+        the chunk's sum computed in binary64 (chunk = 1: the sequential sum, every partial
+        sum rounded). For binary32 partial sums of operands of at most 12 bits, chunk = 1
+        runs in binary32 itself: the products are exact there and every addition is the
+        correctly rounded one."""
+        shape = np.broadcast_shapes(a.shape[:-1] + (1,), b.shape[:-2] + (1, b.shape[-1]))
+        if chunk == 1 and accumulate.name == "fp32" and self.profile.matmul_operand.precision <= 12:
+            a32, b32 = a.astype(np.float32), b.astype(np.float32)
+            total = np.zeros(shape, dtype=np.float32)
+            for k in range(a.shape[-1]):
+                total += a32[..., :, k, None] * b32[..., k, None, :]
+            return total.astype(self.carrier, copy=False)
+        total = np.zeros(shape, dtype=np.float64)
         for start in range(0, a.shape[-1], chunk):
             part = np.matmul(a[..., :, start : start + chunk], b[..., start : start + chunk, :])
             total = accumulate.round(total + part).astype(np.float64, copy=False)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pasa_ref import profiles
+from pasa_ref import envelope, profiles
 from pasa_ref.arithmetic import Arithmetic
 from pasa_ref.cases import Case
 from pasa_ref.certify import criteria, declaration, evidence, generators, levels, thresholds
 from pasa_ref.certify.backend import Call, load
+from pasa_ref.certify.envelope_report import envelope_report
 from pasa_ref.hunt import HuntConfig, hunt
 from pasa_ref.kernels import flash, pasa
 from tests.fp32_attention import attention32, shared_bias_case
@@ -264,3 +265,18 @@ def test_class_hunt_finds_a_wrong_scale_and_not_the_reference():
     assert bad.findings and bad.findings[0].evaluation.failed
     good = hunt(base(load("pasa_ref.kernels.flash:attention").function, 3.0))
     assert not good.findings and good.best is not None and good.best.evaluation.value <= 1
+
+
+def test_envelope_report_is_a_check_of_its_own(tmp_path):
+    """The search behind `pasa certify --envelope-report`: flash in fp16-full overflows inside
+    pasa's safe envelope (it is not PASA); the case is written and reported as such."""
+    prof = profiles.get("fp16-full")
+    found = envelope_report(
+        load("pasa_ref.kernels.flash:attention"), prof, 0, 15.0, tmp_path, thresholds.load()
+    )
+    assert found.cases and all(path.is_file() for path in found.cases)
+    case = Case.load(found.cases[0])
+    assert envelope.within(case, prof)
+    out = flash.attention(case.q, case.k, case.v, profile=prof, **case.call_kwargs())
+    assert not np.isfinite(out).all()
+    assert "not a failure for a softmax-class kernel" in found.text()

@@ -14,9 +14,11 @@ from rich.console import Console
 
 from pasa_ref import profiles
 from pasa_ref.cases import CaseFileError
-from pasa_ref.certify.backend import BackendError
+from pasa_ref.certify import thresholds
+from pasa_ref.certify.backend import BackendError, load
 from pasa_ref.certify.certificate import summary_table
-from pasa_ref.certify.runner import certify
+from pasa_ref.certify.envelope_report import envelope_report
+from pasa_ref.certify.runner import backend_name, certify
 
 #: extra regression-corpus directories, shared with `pasa gen`
 corpus_directories = click.option(
@@ -102,8 +104,28 @@ def report(outcome, console: Console) -> None:
 @corpus_directories
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop after the first failing case.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--envelope-report",
+    "envelope_seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="After certifying, search this long for inputs inside pasa's safe envelope on which "
+    "the backend overflows ('is it PASA'); a report, never a failure.",
+)
 def command(
-    backend, profile, level, seed, out, timeout, isolate, cases, corpus, fail_fast, quiet
+    backend,
+    profile,
+    level,
+    seed,
+    out,
+    timeout,
+    isolate,
+    cases,
+    corpus,
+    fail_fast,
+    quiet,
+    envelope_seconds,
 ) -> None:
     """Certify BACKEND (package.module:function; default $PASA_BACKEND, else the bundled
     reference kernel pasa_ref.kernels.pasa:attention) against the PASA spec."""
@@ -125,4 +147,15 @@ def command(
     except (BackendError, CaseFileError) as error:
         raise click.UsageError(str(error)) from None
     report(outcome, console())
+    if envelope_seconds is not None:
+        conf = thresholds.load()
+        found = envelope_report(
+            load(backend_name(backend)),
+            profiles.get(outcome.document["profile"]),
+            outcome.document["seed"],
+            envelope_seconds,
+            outcome.out,
+            conf,
+        )
+        console().print(found.text(), markup=False)
     raise click.exceptions.Exit(outcome.exit_code)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.float64_attention import visible_keys
+
 
 def attention32(
     q: np.ndarray,
@@ -35,12 +37,7 @@ def attention32(
             part = q64[..., columns] @ np.swapaxes(k64[..., columns], -1, -2)
             s = (s.astype(np.float64) + part).astype(score_sum)
         s = s.astype(np.float32) * np.float32(scale * scale_error)
-    s1, s2 = s.shape[-2:]
-    visible = np.ones(s.shape, dtype=bool)
-    if causal:
-        visible &= np.arange(s2)[None, :] <= np.arange(s1)[:, None] + (s2 - s1)
-    if mask is not None:
-        visible &= mask
+    visible = visible_keys(s.shape, causal, mask)
     seen = visible.any(axis=-1, keepdims=True)
     s = np.where(visible, s, np.float32(-np.inf))
     with np.errstate(invalid="ignore"):

@@ -16,10 +16,11 @@ guide for hypothesis.target:
                pasa provably survives and they do not. Value: the pressure p of inside cases
                (0 outside). Guide: log2 min(p, 1/p), largest at the envelope's boundary.
     class      the kernel against the reference of its algorithm class (the yardstick, a
-               callable of the config): value r = max |O - O*| / (max |Or - O*| + ulp_F(max|O*|))
-               on the rows with a visible key (O* the oracle, method "fast"; inf when O is
-               non-finite where Or is finite); fails when r > threshold (level 3 uses rtol of
-               PASA-CERT-12). Guide: log2 r.
+               callable of the config giving one or more reference outputs Or):
+               r = max |O - O*| / (max_r max |Or - O*| + ulp_F(max|O*|)) on the rows with a
+               visible key (O* the oracle, method "fast"; inf when O is non-finite where every
+               Or is finite); fails when r > threshold (level 3 uses rtol of PASA-CERT-12).
+               Guide: log2 r.
 
 Search (PASA-HUNT-5): rounds of max_examples = 50, 100, 200, ... (hypothesis starts targeting
 half-way through a round), round r seeded with seed + r, sharing one in-memory example database
@@ -186,7 +187,8 @@ def relative_error(out: np.ndarray, reference: np.ndarray, v: np.ndarray) -> flo
     return float(np.abs(o - reference).max()) / scale
 
 
-Yardstick = Callable[[Case, str], np.ndarray]
+#: the reference outputs of the objective "class" for a case in a profile
+Yardstick = Callable[[Case, str], Sequence[np.ndarray]]
 
 
 def evaluate(
@@ -227,20 +229,22 @@ def evaluate(
     raise HuntError(f"argument 'objective': expected one of {OBJECTIVES}, got {objective!r}")
 
 
-def class_ratio(out: np.ndarray, reference: np.ndarray, case: Case, profile: str) -> float:
-    """max |O - O*| / (max |Or - O*| + ulp_F(max |O*|)) over the rows with a visible key and
-    the elements where Or is finite; inf when O is non-finite where Or is finite (the
+def class_ratio(
+    out: np.ndarray, references: Sequence[np.ndarray], case: Case, profile: str
+) -> float:
+    """max |O - O*| / (max_r max |Or - O*| + ulp_F(max |O*|)) over the rows with a visible
+    key and the elements where every Or is finite; inf when O is non-finite there (the
     objective "class"). F is the profile's output format."""
     exact = oracle.attention(case.q, case.k, case.v, method="fast", **case.call_kwargs()).output
-    o, r = out.astype(np.float64), reference.astype(np.float64)
+    o, rs = out.astype(np.float64), [r.astype(np.float64) for r in references]
     inputs = validate(case.q, case.k, case.v, **case.call_kwargs())
     rows = inputs.ungroup(inputs.has_visible_key())
-    judged = np.broadcast_to(rows, o.shape) & np.isfinite(r)
+    judged = np.broadcast_to(rows, o.shape) & np.all([np.isfinite(r) for r in rs], axis=0)
     if not judged.any():
         return 0.0
     if not np.isfinite(o[judged]).all():
         return math.inf
-    reference_error = float(np.abs(r - exact)[judged].max())
+    reference_error = max(float(np.abs(r - exact)[judged].max()) for r in rs)
     floor = float(metrics.ulp(np.float64(np.abs(exact).max()), profiles.get(profile).output))
     return float(np.abs(o - exact)[judged].max()) / (reference_error + floor)
 

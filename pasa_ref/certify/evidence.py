@@ -9,8 +9,8 @@ For a case, pasa-ref computes once (`truth`):
             ragged mode for the pasa class (None: the profile's); the reference of
             criteria (b) and (c)
     Or_c    the same kernel with its GEMMs summed in the accumulation orders of
-            `accumulation_chunks` (PASA-CERT-9): the worst of Or and Or_c is the yardstick of
-            criterion (b)
+            `accumulation_chunks`, and for the softmax class `naive` (P normalised before
+            P V) (PASA-CERT-9): the worst of Or and Or_c is the yardstick of criterion (b)
     rows    which query rows see at least one key, and for rows that see exactly one, which
     envelope  whether the case lies in the profile's safe envelope for pasa
             (pasa_ref.envelope.within, PASA-ENV-1)
@@ -36,7 +36,7 @@ from pasa_ref.certify.backend import Call, Request
 from pasa_ref.certify.declaration import Declaration
 from pasa_ref.certify.relations import Transformed
 from pasa_ref.inputs import AttentionInputs, blocks, validate
-from pasa_ref.kernels import flash, pasa
+from pasa_ref.kernels import flash, naive, pasa
 from pasa_ref.profiles import Profile
 
 __all__ = [
@@ -64,7 +64,7 @@ class Truth:
     oracle: np.ndarray
     oracle_bound: float
     reference: np.ndarray  # Or, the spec's GEMM model (PASA-NUM-3)
-    reordered: tuple[np.ndarray, ...]  # Or_c, one per accumulation chunk (PASA-CERT-9)
+    alternatives: tuple[np.ndarray, ...]  # Or_c: other orders and algorithms (PASA-CERT-9)
     visible_rows: np.ndarray  # B x Hq x S1 x 1, False on fully masked rows
     single_key: np.ndarray  # B x Hq x S1: the only visible key of the row, -1 if not one
     within_envelope: bool
@@ -75,8 +75,9 @@ class Truth:
 
     @property
     def yardsticks(self) -> tuple[np.ndarray, ...]:
-        """Or and every Or_c: the class reference in each modelled accumulation order."""
-        return (self.reference, *self.reordered)
+        """Or and every Or_c: the class reference in each modelled accumulation order, and
+        the class's other reference algorithms."""
+        return (self.reference, *self.alternatives)
 
     def judged_elements(self) -> np.ndarray:
         """B x Hq x S1 x Dv: True on the rows that see a key; fully masked rows are judged by
@@ -124,7 +125,10 @@ def request(case: Case, inputs: AttentionInputs | None = None) -> Request:
     return Request(case.q, case.k, case.v, inputs.scale, case.causal, case.mask)
 
 
-def class_reference(declaration: Declaration) -> tuple[Callable[..., np.ndarray], dict[str, Any]]:
+Kernel = Callable[..., np.ndarray]
+
+
+def class_reference(declaration: Declaration) -> tuple[Kernel, dict[str, Any]]:
     """The reference kernel of the declared class and its declared parameters (PASA-CERT-8):
     `flash` for the softmax class, `pasa` with beta, block_k, block_q and the ragged mode for
     the pasa class (None leaves the profile's default)."""
@@ -139,6 +143,28 @@ def class_reference(declaration: Declaration) -> tuple[Callable[..., np.ndarray]
     }
 
 
+def class_variants(declaration: Declaration) -> tuple[tuple[Kernel, dict[str, Any]], ...]:
+    """The class's other reference algorithms (PASA-CERT-9): for the softmax class `naive`,
+    which normalises P before the P V GEMM (flash divides after it); none for pasa."""
+    return ((naive.attention, {}),) if declaration.algorithm.kind == "softmax" else ()
+
+
+def _output(
+    kernel: Kernel, options: dict[str, Any], case: Case, profile: Profile, chunk: int | None
+) -> np.ndarray:
+    with np.errstate(all="ignore"):  # IEEE overflow is expected on adversarial inputs
+        out = kernel(
+            case.q,
+            case.k,
+            case.v,
+            profile=profile,
+            accumulation_chunk=chunk,
+            **options,
+            **case.call_kwargs(),
+        )
+    return out.astype(np.float64)
+
+
 def reference_output(
     case: Case,
     profile: Profile,
@@ -148,17 +174,22 @@ def reference_output(
     """Or: the declared class's reference kernel in the profile, in binary64; with
     accumulation_chunk, its GEMMs summed in that order (PASA-CERT-9)."""
     kernel, options = class_reference(declaration)
-    with np.errstate(all="ignore"):  # IEEE overflow is expected on adversarial inputs
-        out = kernel(
-            case.q,
-            case.k,
-            case.v,
-            profile=profile,
-            accumulation_chunk=accumulation_chunk,
-            **options,
-            **case.call_kwargs(),
-        )
-    return out.astype(np.float64)
+    return _output(kernel, options, case, profile, accumulation_chunk)
+
+
+def alternative_outputs(
+    case: Case, profile: Profile, declaration: Declaration, accumulation_chunks: Sequence[int]
+) -> tuple[np.ndarray, ...]:
+    """Or_c (PASA-CERT-9): the class reference with its GEMMs summed in each of the orders
+    `accumulation_chunks`, then the class's other reference algorithms in the spec's model."""
+    reordered = tuple(
+        reference_output(case, profile, declaration, chunk) for chunk in accumulation_chunks
+    )
+    variants = tuple(
+        _output(kernel, options, case, profile, None)
+        for kernel, options in class_variants(declaration)
+    )
+    return reordered + variants
 
 
 def truth(
@@ -178,9 +209,7 @@ def truth(
         oracle=result.output,
         oracle_bound=result.max_bound,
         reference=reference_output(case, profile, declaration),
-        reordered=tuple(
-            reference_output(case, profile, declaration, chunk) for chunk in accumulation_chunks
-        ),
+        alternatives=alternative_outputs(case, profile, declaration, accumulation_chunks),
         visible_rows=inputs.ungroup(inputs.has_visible_key()),
         single_key=_single_key(inputs),
         within_envelope=envelope.within(case, profile),

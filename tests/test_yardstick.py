@@ -112,7 +112,7 @@ def test_a_real_bug_still_fails(mistake):
     """fp16 accumulation of the scores, or a scale 1% off, fails a clause on the benign cases
     and the paper's grid in fp16-mixed, even with the worst order allowed."""
     prof = profiles.get("fp16-mixed")
-    cases = generators.benign(prof) + generators.paper_grid(prof)[::4]
+    cases = generators.benign(prof)[:3] + generators.paper_grid(prof)[::8]
     failed = [
         case.label
         for case in cases

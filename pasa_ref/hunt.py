@@ -303,6 +303,11 @@ class HuntConfig:
             )
         if not (isinstance(self.budget, (int, float)) and self.budget > 0):
             raise HuntError(f"argument 'budget': expected seconds > 0, got {self.budget!r}")
+        if self.objective == "class" and self.yardstick is None:
+            raise HuntError(
+                "argument 'objective': 'class' needs a yardstick, the reference outputs of the "
+                "kernel's class (HuntConfig.yardstick; `pasa certify --level 3` sets it)"
+            )
         if not (isinstance(self.threshold, (int, float)) and self.threshold > 0):
             raise HuntError(f"argument 'threshold': expected a number > 0, got {self.threshold!r}")
         chosen = self.seed if self.seed is not None else int.from_bytes(os.urandom(4), "little")

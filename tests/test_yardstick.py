@@ -18,7 +18,7 @@ from pasa_ref.cases import Case
 from pasa_ref.certify import criteria, declaration, evidence, generators, levels, thresholds
 from pasa_ref.certify.backend import Call, load
 from pasa_ref.certify.envelope_report import envelope_report
-from pasa_ref.hunt import HuntConfig, hunt
+from pasa_ref.hunt import HuntConfig, HuntError, hunt
 from pasa_ref.kernels import flash, pasa
 from tests.fp32_attention import attention32, shared_bias_case
 
@@ -280,3 +280,9 @@ def test_envelope_report_is_a_check_of_its_own(tmp_path):
     out = flash.attention(case.q, case.k, case.v, profile=prof, **case.call_kwargs())
     assert not np.isfinite(out).all()
     assert "not a failure for a softmax-class kernel" in found.text()
+
+
+def test_class_hunt_needs_a_yardstick():
+    config = HuntConfig(kernel="flash", profile="fp16-mixed", objective="class", budget=1.0)
+    with pytest.raises(HuntError, match="'class' needs a yardstick"):
+        config.checked()

@@ -11,6 +11,14 @@
                                                      caught it, clauses, seconds to reject
                                                      (--full: every failing clause of the
                                                      level, with severities)
+    python benchmarks/certify_bench.py --classes [--max-level 2]
+                                                     the yardstick of the declared class
+                                                     (PASA-CERT-8): naive and flash declared
+                                                     softmax in fp16-mixed and bf16-mixed, the
+                                                     reference PASA run as the authors run it
+                                                     (beta 0.984497, their padding) declared so
+                                                     and not; verdict, cases, seconds, the
+                                                     largest severity per level
     python benchmarks/certify_bench.py --calibrate [--seeds 5]
                                                      PASA-CERT-13's absolute bounds against the
                                                      reference kernel's worst values on the
@@ -35,7 +43,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pasa_ref import oracle, profiles
-from pasa_ref.certify import certify, criteria, evidence, generators, thresholds
+from pasa_ref.certify import certify, criteria, declaration, evidence, generators, thresholds
+from pasa_ref.certify.backend import Backend, load
+from pasa_ref.kernels import pasa
 from tests.mutants import CATALOGUE, backend
 
 TARGETS = {1: 60.0, 2: 600.0}
@@ -75,6 +85,53 @@ def every_profile(out: Path, level: int) -> None:
             f"({worst['id']}) |",
             flush=True,
         )
+
+
+SOFTMAX = {"algorithm": {"class": "softmax"}}
+AUTHORS = {"algorithm": {"class": "pasa", "beta": 0.984497, "ragged": "authors"}}
+
+
+def authors_pasa(q, k, v, *, scale, causal, mask, profile):
+    """The reference pasa kernel run as the authors' code runs it (beta 0.984497 at their
+    HEAD, their padding of the ragged key block, PASA-BLK-4)."""
+    return pasa.attention(
+        q, k, v, profile=profile, scale=scale, causal=causal, mask=mask, beta=0.984497,
+        ragged="authors",
+    )  # fmt: skip
+
+
+def classes(out: Path, max_level: int) -> None:
+    print(f"machine: {_machine()}")
+    authors = Backend("authors_pasa (beta 0.984497, ragged authors)", authors_pasa, None, None,
+                      None, takes_profile=True)  # fmt: skip
+    runs = [
+        (load(f"pasa_ref.kernels.{name}:attention"), "softmax", SOFTMAX, profile)
+        for profile in ("fp16-mixed", "bf16-mixed")
+        for name in ("naive", "flash")
+    ]
+    runs += [
+        (authors, label, table, profile)
+        for profile in ("fp16-full", "fp16-mixed")
+        for label, table in (("pasa as the authors", AUTHORS), ("none (profile's pasa)", {}))
+    ]
+    print("| backend | declared | profile | level | certified | cases | seconds | "
+          "largest severity (clause) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for kernel, label, table, profile in runs:
+        for level in range(1, max_level + 1):
+            start = time.perf_counter()
+            outcome = certify(
+                kernel, profile=profile, level=level, out=out / f"{profile}-{level}",
+                declare=declaration.from_mapping(table),
+            )  # fmt: skip
+            judged = [c for c in outcome.document["clauses"] if c["worst"]]
+            worst = max(judged, key=lambda c: float(c["worst"]["severity"]))
+            print(
+                f"| {kernel.name} | {label} | {profile} | {level} | {outcome.certified} | "
+                f"{outcome.document['cases']['done']} | {time.perf_counter() - start:.1f} | "
+                f"{float(worst['worst']['severity']):.3f} ({worst['id']}) |",
+                flush=True,
+            )
 
 
 def _failed(outcome) -> list[dict]:
@@ -165,6 +222,7 @@ def main() -> None:
     mode.add_argument("--profiles", action="store_true")
     mode.add_argument("--mutants", action="store_true")
     mode.add_argument("--calibrate", action="store_true")
+    mode.add_argument("--classes", action="store_true")
     parser.add_argument("--level", type=int, default=1)
     parser.add_argument("--max-level", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=5)
@@ -181,6 +239,8 @@ def main() -> None:
             mutants(Path(tmp), args.max_level, args.full)
         elif args.calibrate:
             calibrate(args.seeds)
+        elif args.classes:
+            classes(Path(tmp), args.max_level)
         else:
             timings(Path(tmp))
 

@@ -5,7 +5,9 @@ profile says (spec PASA-NUM-1..5).
 
     operand(x)        fl_operand(x)                      GEMM operands
     matmul(a, b)      fl_output(sum_k fl_operand(a)_ik fl_operand(b)_kj), partial sums in
-                      the accumulation format
+                      the accumulation format (binary32/64: the exact sum rounded once, or
+                      with `accumulation_chunk` c a partial sum rounded after every c
+                      products, PASA-NUM-3)
     vector(x)         fl_vector(x)                       scale products, S - m, exp, sums
     stat(x)           fl_statistics(x)                   m, l, abar, x, y and their updates
     acc(x)            fl_accumulator(x)                  O and its updates
@@ -33,8 +35,23 @@ __all__ = ["Arithmetic"]
 class Arithmetic:
     """Rounding points of one profile, as small pure operations on carrier arrays."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, accumulation_chunk: int | None = None) -> None:
+        """accumulation_chunk: None for the spec's GEMM model with binary32/binary64
+        accumulation (the exact sum rounded once, PASA-NUM-3); an integer c >= 1 for a
+        running sum rounded into the accumulation format after every c products (c = 1: the
+        sequential sum; c = 16: a tensor core's k = 16 step), the orders against which the
+        certifier measures a kernel's accumulation (PASA-CERT-9)."""
+        if accumulation_chunk is not None and (
+            isinstance(accumulation_chunk, bool)
+            or not isinstance(accumulation_chunk, (int, np.integer))
+            or accumulation_chunk < 1
+        ):
+            raise ValueError(
+                "argument 'accumulation_chunk': expected None or an integer >= 1, got "
+                f"{accumulation_chunk!r}"
+            )
         self.profile = profile
+        self.accumulation_chunk = accumulation_chunk
         widest = max(
             (
                 profile.input,
@@ -99,28 +116,39 @@ class Arithmetic:
         contains them, since it would be the identity."""
         a, b = self.gemm_operand(a, a_format), self.gemm_operand(b, b_format)
         accumulate = self.profile.matmul_accumulate
-        if accumulate.precision >= 24:
+        if accumulate.precision < 24:
+            product = self._chunked_matmul(a, b, accumulate, 1)
+        elif self.accumulation_chunk is None:
             # binary32/binary64 accumulation: the exact products summed by BLAS in binary64,
             # then one rounding into the accumulation format (PASA-NUM-3). Products of
             # operands of <= 26 bits are exact in binary64, and the sum no longer depends on
             # BLAS's shape-dependent summation order (except within K 2^-53 of a tie).
             product = accumulate.round(np.matmul(a, b))
         else:
-            product = self._sequential_matmul(a, b, accumulate)
+            product = self._chunked_matmul(a, b, accumulate, self.accumulation_chunk)
         return self._round(self.profile.matmul_output, product)
 
-    def _sequential_matmul(self, a: np.ndarray, b: np.ndarray, accumulate: Format) -> np.ndarray:
-        """sum_k a_ik b_kj in the order k = 0, 1, ..., each partial sum rounded into
-        `accumulate`; products of operands of at most 12 bits are exact in binary32."""
-        total = np.zeros(
-            np.broadcast_shapes(a.shape[:-1] + (1,), b.shape[:-2] + (1, b.shape[-1])),
-            dtype=self.carrier,
-        )
-        for k in range(a.shape[-1]):
-            total = accumulate.round(total + a[..., :, k, None] * b[..., k, None, :]).astype(
-                self.carrier, copy=False
-            )
-        return total
+    def _chunked_matmul(
+        self, a: np.ndarray, b: np.ndarray, accumulate: Format, chunk: int
+    ) -> np.ndarray:
+        """A running sum over the inner dimension, in chunks of `chunk` products taken in
+        order k = 0, 1, ...: total <- fl_accumulate(total + sum of the chunk's products),
+        the chunk's sum computed in binary64 (chunk = 1: the sequential sum, every partial
+        sum rounded). For binary32 partial sums of operands of at most 12 bits, chunk = 1
+        runs in binary32 itself: the products are exact there and every addition is the
+        correctly rounded one."""
+        shape = np.broadcast_shapes(a.shape[:-1] + (1,), b.shape[:-2] + (1, b.shape[-1]))
+        if chunk == 1 and accumulate.name == "fp32" and self.profile.matmul_operand.precision <= 12:
+            a32, b32 = a.astype(np.float32), b.astype(np.float32)
+            total = np.zeros(shape, dtype=np.float32)
+            for k in range(a.shape[-1]):
+                total += a32[..., :, k, None] * b32[..., k, None, :]
+            return total.astype(self.carrier, copy=False)
+        total = np.zeros(shape, dtype=np.float64)
+        for start in range(0, a.shape[-1], chunk):
+            part = np.matmul(a[..., :, start : start + chunk], b[..., start : start + chunk, :])
+            total = accumulate.round(total + part).astype(np.float64, copy=False)
+        return total.astype(self.carrier, copy=False)
 
     def exp(self, x: np.ndarray) -> np.ndarray:
         """fl_vector(exp(x)) (PASA-NUM-2)."""

@@ -15,6 +15,12 @@ guide for hypothesis.target:
                finite: for pasa, a counterexample to PASA-ENV-1; for the baselines, a problem
                pasa provably survives and they do not. Value: the pressure p of inside cases
                (0 outside). Guide: log2 min(p, 1/p), largest at the envelope's boundary.
+    class      the kernel against the reference of its algorithm class (the yardstick, a
+               callable of the config giving one or more reference outputs Or):
+               r = max |O - O*| / (max_r max |Or - O*| + ulp_F(max|O*|)) on the rows with a
+               visible key (O* the oracle, method "fast"; inf when O is non-finite where every
+               Or is finite); fails when r > threshold (level 3 uses rtol of PASA-CERT-12).
+               Guide: log2 r.
 
 Search (PASA-HUNT-5): rounds of max_examples = 50, 100, 200, ... (hypothesis starts targeting
 half-way through a round), round r seeded with seed + r, sharing one in-memory example database
@@ -34,7 +40,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,7 @@ from pasa_ref import __version__, blas, envelope, metrics, oracle, profiles, str
 from pasa_ref.cases import Case
 from pasa_ref.certify import evidence, thresholds
 from pasa_ref.certify.backend import BackendError, Caller
+from pasa_ref.inputs import validate
 from pasa_ref.kernels import KERNELS
 
 __all__ = [
@@ -73,7 +80,7 @@ __all__ = [
     "save_case",
 ]
 
-OBJECTIVES = ("nonfinite", "error", "envelope")
+OBJECTIVES = ("nonfinite", "error", "envelope", "class")
 DEFAULT_THRESHOLD = 0.01  # error objective: max |O - O*| >= 1% of max |V|
 FIRST_ROUND = 50  # max_examples of the first round; it doubles every round
 WORST_ROUND = 1_000  # its reuse phase may replay up to 10% of this many saved cases
@@ -161,6 +168,12 @@ class Evaluation:
         if self.objective == "error":
             shown = "non-finite output" if math.isinf(self.value) else f"error {self.value:.4g}"
             return f"{shown} ({'above' if self.failed else 'below'} the threshold)"
+        if self.objective == "class":
+            shown = (
+                "non-finite where the class reference is finite" if math.isinf(self.value)
+                else f"{self.value:.4g} times the class reference's error"
+            )
+            return f"{shown} ({'above' if self.failed else 'within'} the threshold)"
         if self.objective == "envelope":
             if self.nonfinite < 0:
                 return f"outside pasa's envelope (pressure {self.pressure:.3g})"
@@ -190,11 +203,16 @@ def relative_error(out: np.ndarray, reference: np.ndarray, v: np.ndarray) -> flo
     return float(np.abs(o - reference).max()) / scale
 
 
+#: the reference outputs of the objective "class" for a case in a profile
+Yardstick = Callable[[Case, str], Sequence[np.ndarray]]
+
+
 def evaluate(
     case: Case, kernel: KernelUnderTest, profile: str, objective: str,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = DEFAULT_THRESHOLD, yardstick: Yardstick | None = None,
 ) -> Evaluation:
-    """Judge `kernel` on `case` by `objective` (PASA-HUNT-2 .. 4)."""
+    """Judge `kernel` on `case` by `objective` (PASA-HUNT-2 .. 4); `yardstick` (the class
+    reference's output for a case in a profile) is the objective "class"'s reference."""
     if objective == "envelope":
         report = envelope.checks(case, profile, "pasa")
         p = report.pressure
@@ -215,7 +233,36 @@ def evaluate(
         reference = oracle.attention(case.q, case.k, case.v, method="fast", **case.call_kwargs())
         e = relative_error(out, reference.output, case.v)
         return Evaluation(objective, e, e >= threshold, _count_nonfinite(out), math.nan, _log2(e))
+    if objective == "class":
+        if yardstick is None:
+            raise HuntError("objective 'class': expected a yardstick (the class reference)")
+        out, crash = _run(kernel, case, profile)
+        if crash is not None:
+            return Evaluation(objective, math.inf, True, 0, math.nan, _GUIDE_LIMIT, crash)
+        with np.errstate(all="ignore"):
+            r = class_ratio(out, yardstick(case, profile), case, profile)
+        return Evaluation(objective, r, r > threshold, _count_nonfinite(out), math.nan, _log2(r))
     raise HuntError(f"argument 'objective': expected one of {OBJECTIVES}, got {objective!r}")
+
+
+def class_ratio(
+    out: np.ndarray, references: Sequence[np.ndarray], case: Case, profile: str
+) -> float:
+    """max |O - O*| / (max_r max |Or - O*| + ulp_F(max |O*|)) over the rows with a visible
+    key and the elements where every Or is finite; inf when O is non-finite there (the
+    objective "class"). F is the profile's output format."""
+    exact = oracle.attention(case.q, case.k, case.v, method="fast", **case.call_kwargs()).output
+    o, rs = out.astype(np.float64), [r.astype(np.float64) for r in references]
+    inputs = validate(case.q, case.k, case.v, **case.call_kwargs())
+    rows = inputs.ungroup(inputs.has_visible_key())
+    judged = np.broadcast_to(rows, o.shape) & np.all([np.isfinite(r) for r in rs], axis=0)
+    if not judged.any():
+        return 0.0
+    if not np.isfinite(o[judged]).all():
+        return math.inf
+    reference_error = max(float(np.abs(r - exact)[judged].max()) for r in rs)
+    floor = float(metrics.ulp(np.float64(np.abs(exact).max()), profiles.get(profile).output))
+    return float(np.abs(o - exact)[judged].max()) / (reference_error + floor)
 
 
 def _nonfinite_elements(
@@ -261,6 +308,7 @@ class HuntConfig:
     shrink_worst: bool = True
     timeout: float | None = None  # seconds per kernel call (None: conformance.toml timeout_s)
     isolate: bool = False  # run the kernel in a child process (PASA-CERT-3)
+    yardstick: Yardstick | None = None  # the objective "class"'s reference
 
     def checked(self) -> HuntConfig:
         """The configuration with its seed chosen, after checking every field."""
@@ -271,6 +319,11 @@ class HuntConfig:
             )
         if not (isinstance(self.budget, (int, float)) and self.budget > 0):
             raise HuntError(f"argument 'budget': expected seconds > 0, got {self.budget!r}")
+        if self.objective == "class" and self.yardstick is None:
+            raise HuntError(
+                "argument 'objective': 'class' needs a yardstick, the reference outputs of the "
+                "kernel's class (HuntConfig.yardstick; `pasa certify --level 3` sets it)"
+            )
         if not (isinstance(self.threshold, (int, float)) and self.threshold > 0):
             raise HuntError(f"argument 'threshold': expected a number > 0, got {self.threshold!r}")
         if self.timeout is not None and not (
@@ -442,7 +495,7 @@ class _Engine:
             if self.config.inside_envelope and not envelope.within(case, self.config.profile):
                 reject()
             evaluation = evaluate(case, self.kernel, self.config.profile, self.config.objective,
-                                  self.threshold)
+                                  self.threshold, self.config.yardstick)
             self._count(case, evaluation)
             if self.config.targeting:
                 hypothesis_target(evaluation.guide, label=f"{self.config.objective} guide")

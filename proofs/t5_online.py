@@ -26,7 +26,15 @@ from proofs.core import Proof
 
 THEOREM = "T5"
 TITLE = "Online recurrence in the moving frame: invariant and exactness"
-CLAUSES = ("PASA-ALG-4", "PASA-ALG-5", "PASA-ALG-6", "PASA-EQ-1", "PASA-BLK-2", "PASA-BLK-3")
+CLAUSES = (
+    "PASA-ALG-4",
+    "PASA-ALG-5",
+    "PASA-ALG-6",
+    "PASA-EQ-1",
+    "PASA-BLK-2",
+    "PASA-BLK-3",
+    "PASA-BLK-4",
+)
 STATEMENT = (
     "If l_{j-1} exp(m_{j-1} + gamma abar_{j-1}) = E_{j-1} and O_{j-1} exp(m_{j-1} + gamma "
     "abar_{j-1}) = W_{j-1}, then after the update of PASA-ALG-5 l_j exp(m_j + gamma abar_j) = "
@@ -156,8 +164,8 @@ def prove(claim: Recurrence = CLAIM) -> Proof:
         "keeps the exponents <= 0), any abar_{j-1} and abar_j (any reference sequence: the "
         "running mean of PASA-ALG-4 is one choice), any gamma shared with T4, any block length "
         "and any set of visible columns (ragged last block in true-length mode, PASA-BLK-2, "
-        "and padded columns masked after the pseudo-average, PASA-BLK-3). Hence the invariant "
-        "holds after every block j = 1..T for any T, and O_T / l_T = softmax(S) V for every "
+        "and padded columns masked after the pseudo-average, PASA-BLK-3, -4). Hence the "
+        "invariant holds after every block j = 1..T for any T, and O_T / l_T = softmax(S) V for every "
         "row with at least one visible key (E_T > 0). A row with none keeps l_T = 0 and is "
         "output as 0 by PASA-MASK-3."
     )

@@ -6,6 +6,17 @@ from __future__ import annotations
 import numpy as np
 
 
+def visible_keys(shape: tuple[int, ...], causal: bool, mask: np.ndarray | None) -> np.ndarray:
+    """... x S1 x S2 booleans: key t visible to query i (bottom-right causal, AND the mask)."""
+    s1, s2 = shape[-2:]
+    visible = np.ones(shape, dtype=bool)
+    if causal:
+        visible &= np.arange(s2)[None, :] <= np.arange(s1)[:, None] + (s2 - s1)
+    if mask is not None:
+        visible &= mask
+    return visible
+
+
 def attention64(
     q: np.ndarray,
     k: np.ndarray,
@@ -22,12 +33,7 @@ def attention64(
     k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
     s = scale * (q @ np.swapaxes(k, -1, -2))
-    s1, s2 = s.shape[-2:]
-    visible = np.ones(s.shape, dtype=bool)
-    if causal:
-        visible &= np.arange(s2)[None, :] <= np.arange(s1)[:, None] + (s2 - s1)
-    if mask is not None:
-        visible &= mask
+    visible = visible_keys(s.shape, causal, mask)
     any_visible = visible.any(axis=-1, keepdims=True)
     top = np.where(visible, s, -np.inf).max(axis=-1, keepdims=True)
     bottom = np.where(visible, s, np.inf).min(axis=-1, keepdims=True)

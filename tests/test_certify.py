@@ -170,7 +170,7 @@ HOSTILE = [
     ("wrong_shape", False, "PASA-CERT-10", "expected shape"),
     ("wrong_dtype", False, "PASA-CERT-10", "expected dtype float16, got float32"),
     ("not_an_array", True, "PASA-CERT-10", "not-an-array"),
-    ("nan_output", False, "PASA-CERT-11", "non-finite inside the safe envelope"),
+    ("nan_output", False, "PASA-CERT-11", "non-finite where the class reference is finite"),
     ("flaky", False, "PASA-CERT-10", "MemoryError"),
 ]
 

@@ -82,10 +82,11 @@ def test_low_precision_profiles_within_spec_bound(kernel, profile, problem):
     assert np.abs(out - exact).max() <= bound
 
 
+@pytest.mark.parametrize("ragged", ["pad", "authors"])
 @given(problem=attention_problems(max_seq_k=300), block_k=st.integers(2, 64), beta=betas)
-def test_padding_and_true_length_agree_in_exact_arithmetic(problem, block_k, beta):
-    """PASA-BLK-2/3: the authors' padding of the ragged block and the true-length block give
-    the same output up to binary64 rounding."""
+def test_padding_and_true_length_agree_in_exact_arithmetic(ragged, problem, block_k, beta):
+    """PASA-BLK-2..4: a padded ragged block (the last row repeated, or the authors' padding)
+    and the true-length block give the same output up to binary64 rounding."""
     q, k, v = problem["q"], problem["k"], problem["v"]
     common = {
         "profile": "fp64",
@@ -94,22 +95,54 @@ def test_padding_and_true_length_agree_in_exact_arithmetic(problem, block_k, bet
         "block_k": block_k,
         "beta": beta,
     }
-    padded = pasa.attention(q, k, v, ragged="pad", **common)
+    padded = pasa.attention(q, k, v, ragged=ragged, **common)
     true_length = pasa.attention(q, k, v, ragged="true-length", **common)
     _, score_range = attention64(q, k, v, causal=problem["causal"], mask=problem["mask"])
     bound = accuracy_bound("pasa", "fp64", v, score_range, beta)
     assert np.abs(padded - true_length).max() <= 2 * bound
 
 
-def test_padding_differs_from_true_length_in_fp16():
-    """The two ragged modes are different computations: in fp16 they round differently."""
+@pytest.mark.parametrize("ragged", ["pad", "authors"])
+def test_padding_differs_from_true_length_in_fp16(ragged):
+    """The ragged modes are different computations: in fp16 they round differently."""
     rng = np.random.default_rng(7)
     q, k, v = (rng.standard_normal((1, 2, 16, 32)).astype(np.float16) for _ in range(3))
     k = np.concatenate([k, k[:, :, :5]], axis=2)
     v = np.concatenate([v, v[:, :, :5]], axis=2)
-    padded = pasa.attention(q, k, v, profile="fp16-full", block_k=8, ragged="pad")
+    padded = pasa.attention(q, k, v, profile="fp16-full", block_k=8, ragged=ragged)
     true_length = pasa.attention(q, k, v, profile="fp16-full", block_k=8)
     assert not np.array_equal(padded, true_length)
+
+
+@pytest.mark.parametrize("seq_k", [5, 21, 30])
+def test_authors_padding_is_their_padded_input(seq_k):
+    """PASA-BLK-4, built as the authors' script does it: S2 padded to a multiple of n with
+    the last P rows of K and V appended again (zeros when S2 < n), the padded keys masked,
+    every block full. Run through the true-length mode, it gives the same bits in fp16."""
+    n = 8
+    rng = np.random.default_rng(seq_k)
+    q = rng.standard_normal((1, 2, 6, 16)).astype(np.float16)
+    k = (rng.standard_normal((1, 2, seq_k, 16)) + 4).astype(np.float16)
+    v = rng.standard_normal((1, 2, seq_k, 16)).astype(np.float16)
+    missing = -seq_k % n
+    if seq_k >= n:
+        k_pad, v_pad = k[:, :, seq_k - missing :], v[:, :, seq_k - missing :]
+    else:
+        k_pad, v_pad = np.zeros_like(k[:, :, :missing]), np.zeros_like(v[:, :, :missing])
+    k_full = np.concatenate([k, k_pad], axis=2)
+    v_full = np.concatenate([v, v_pad], axis=2)
+    real_keys = np.arange(seq_k + missing) < seq_k
+    for causal in (False, True):
+        visible = real_keys & (
+            np.arange(seq_k + missing)[None, :] <= np.arange(6)[:, None] + seq_k - 6
+            if causal
+            else True
+        )
+        authors = pasa.attention(
+            q, k, v, profile="fp16-full", block_k=n, ragged="authors", causal=causal
+        )
+        by_hand = pasa.attention(q, k_full, v_full, profile="fp16-full", block_k=n, mask=visible)
+        assert np.array_equal(authors, by_hand)
 
 
 def uniform_case(mean: float, amplitude: float, shape, seed: int = 0) -> np.ndarray:

@@ -86,7 +86,9 @@ def test_paper_quick_markdown_and_figures(paper_out: Path) -> None:
     assert "| kernel / profile |" in lines[0] and lines[1].startswith("|:---|---:")
     assert any("NaN/inf (100%)" in line for line in lines)
     assert "## uniform: RMSE / RMS(V)" in text and "## hybrid: RMSE" in text
-    names = [f"paper-{k}-{p}.png" for k in paper.KERNELS for p in paper.PROFILES]
+    assert "| pasa-authors fp16-full |" in text and "pasa-authors runs PASA as the authors'" in text
+    kernels = paper.KERNELS + paper.AUTHORS_KERNELS
+    names = [f"paper-{k}-{p}.png" for k in kernels for p in paper.PROFILES]
     _check_figures(text, paper_out, names + ["paper-uniform.png", "paper-hybrid.png"])
 
 

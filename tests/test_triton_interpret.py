@@ -23,8 +23,8 @@ pytest.importorskip("triton", reason="pasa-ref[triton] not installed (triton)")
 import ml_dtypes  # noqa: E402
 
 from pasa_ref import formats, profiles  # noqa: E402
-from pasa_ref.arithmetic import Arithmetic  # noqa: E402
 from pasa_ref.accuracy import reference_bound  # noqa: E402
+from pasa_ref.arithmetic import Arithmetic  # noqa: E402
 from pasa_ref.inputs import InputError  # noqa: E402
 from pasa_ref.kernels import pasa  # noqa: E402
 from pasa_ref.reproduce import distributions  # noqa: E402

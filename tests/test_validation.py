@@ -109,7 +109,8 @@ def test_beta_outside_the_open_unit_interval(beta):
 
 def test_ragged_mode_is_checked():
     with pytest.raises(
-        InputError, match=r"argument 'ragged': expected one of \('true-length', 'pad'\), got 'crop'"
+        InputError,
+        match=r"argument 'ragged': expected one of \('true-length', 'pad', 'authors'\), got 'crop'",
     ):
         call("pasa", *good(), ragged="crop")
 

@@ -7,22 +7,27 @@ measured / allowed; yes/no rules report 0 (pass) or 1 + the number of offending 
 
     PASA-CERT-10 (f)  every call returns, within the deadline, an array of shape
                       B x Hq x S1 x Dv and the profile's output dtype
-    PASA-CERT-11 (a)  no NaN or inf where the case lies in the profile's safe envelope
-    PASA-CERT-12 (b)  max|Ob - O*| <= rtol max|Or - O*| + floor and
-                      RMSE(Ob, O*) <= rmse_rtol RMSE(Or, O*) + floor,
-                      floor = floor_ulps ulp_F(max|O*|) + max(oracle bound)
+    PASA-CERT-11 (a)  no NaN or inf on a row with a visible key where the class reference
+                      is finite
+    PASA-CERT-12 (b)  max|Ob - O*| <= rtol max_c max|Or_c - O*| + floor and
+                      RMSE(Ob, O*) <= rmse_rtol max_c RMSE(Or_c, O*) + floor,
+                      floor = floor_ulps ulp_F(max|O*|) + max(oracle bound), on rows with a
+                      visible key, Or_c the class reference in each modelled accumulation
+                      order c (PASA-CERT-9)
     PASA-CERT-13 (b)  on benign cases: RMSE / RMS(O*), cosine similarity and the pass ratios
                       within the profile's absolute bounds
     PASA-CERT-14 (c)  for each metamorphic relation T with output map phi:
                       max|Ob(T x) - phi(Ob(x))| <= rtol max|Or(T x) - phi(Or(x))| + floor,
                       floor = floor_ulps ulp_F(max|phi(Or(x))|)
-    PASA-CERT-15 (d)  fully masked rows exactly 0; rows with one visible key t equal v_t
+    PASA-CERT-15 (d)  fully masked rows exactly 0 (unless the declaration says otherwise;
+                      no other clause judges them); rows with one visible key t equal v_t
                       rounded along the profile's value path (operand, GEMM output,
                       accumulator, output formats) within single_key_max_ulps ulp_F; on the
                       edge corpus the rule of PASA-CERT-12
     PASA-CERT-16 (e)  two calls on the same input give the same bits
 
-O* is the oracle, Or the reference pasa kernel, Ob the backend, F the output format.
+O* is the oracle, Or the reference kernel of the declared class (PASA-CERT-8), Ob the
+backend, F the output format.
 """
 
 from __future__ import annotations
@@ -116,17 +121,21 @@ def contract(ev: Evidence, conf: Conformance) -> Finding:
 
 
 def finite(ev: Evidence, conf: Conformance) -> Finding | None:
-    out = values(ev.first, ev.truth)
-    if out is None or not ev.truth.within_envelope:
+    """Every element on a row with a visible key is finite, except where the class reference
+    (in some modelled accumulation order) is non-finite too; the oracle is finite on every
+    valid input, inside the safe envelope or outside it."""
+    out, t = values(ev.first, ev.truth), ev.truth
+    if out is None:
         return None
-    bad = ~np.isfinite(out)
+    bad = ~np.isfinite(out) & t.judged_elements() & ~t.reference_nonfinite()
     count = int(bad.sum())
-    message = "every element finite"
+    message = "finite wherever the class reference is finite"
     if count:
         where = tuple(np.argwhere(bad)[0])
         message = (
-            f"{count} of {out.size} elements non-finite inside the safe envelope, first "
-            f"at {_at(where)}: got {out[where]}, exact {ev.truth.oracle[where]:.6g}"
+            f"{count} of {out.size} elements non-finite where the class reference is finite, "
+            f"first at {_at(where)}: got {out[where]}, exact {t.oracle[where]:.6g}, "
+            f"reference {t.reference[where]:.6g}"
         )
     return Finding("PASA-CERT-11", _count_severity(count), message, {"nonfinite": count})
 
@@ -134,22 +143,41 @@ def finite(ev: Evidence, conf: Conformance) -> Finding | None:
 # -- (b) ------------------------------------------------------------------------------------
 
 
+def _errors(out: np.ndarray, exact: np.ndarray, where: np.ndarray) -> tuple[float, float]:
+    """(max |out - exact|, RMSE) over the elements `where`; (0, 0) when there are none."""
+    if not where.any():
+        return 0.0, 0.0
+    error = np.abs(out[where] - exact[where])
+    return float(error.max()), float(np.sqrt(np.mean(error**2)))
+
+
 def _accuracy_rule(clause: str, ev: Evidence, rule: Relative) -> Finding | None:
-    """The FlashAttention rule against the oracle, relative to the reference kernel; None
-    when either output has a non-finite element (criterion (a) judges those)."""
+    """The FlashAttention rule against the oracle, relative to the yardstick: the class
+    reference in the worst of its modelled accumulation orders (PASA-CERT-9). Judged on the
+    rows with a visible key, on every element where the backend is finite (a non-finite one
+    is criterion (a)'s); the yardstick's errors are taken where all its orders are finite,
+    and a finite backend element where the yardstick is not is held to the same bound. None
+    when no element is judged."""
     out, t = values(ev.first, ev.truth), ev.truth
-    if out is None or not np.isfinite(out).all() or not np.isfinite(t.reference).all():
+    if out is None:
         return None
+    rows = t.judged_elements()
+    judged = rows & np.isfinite(out)
+    if not judged.any():
+        return None
+    reference_finite = rows & ~t.reference_nonfinite()
     floor = _floor(np.abs(t.oracle).max(), ev.profile.output, rule.floor_ulps) + t.oracle_bound
-    error = np.abs(out - t.oracle)
-    max_b, max_r = float(error.max()), float(np.abs(t.reference - t.oracle).max())
-    rmse_b, rmse_r = metrics.rmse(out, t.oracle), metrics.rmse(t.reference, t.oracle)
+    max_b, rmse_b = _errors(out, t.oracle, judged)
+    reference = [_errors(yardstick, t.oracle, reference_finite) for yardstick in t.yardsticks]
+    max_r = max(error for error, _ in reference)
+    rmse_r = max(rmse for _, rmse in reference)
     allowed_max = rule.rtol * max_r + floor
     allowed_rmse = (rule.rmse_rtol or rule.rtol) * rmse_r + floor
     severity = max(max_b / allowed_max, rmse_b / allowed_rmse)
+    error = np.where(judged, np.abs(out - t.oracle), -1.0)
     where = np.unravel_index(int(error.argmax()), error.shape)
     message = (
-        f"max|err| {max_b:.3g} vs allowed {allowed_max:.3g} (reference {max_r:.3g}, floor "
+        f"max|err| {max_b:.3g} vs allowed {allowed_max:.3g} (yardstick {max_r:.3g}, floor "
         f"{floor:.3g}), worst at {_at(where)}: got {out[where]:.6g}, exact "
         f"{t.oracle[where]:.6g}; RMSE {rmse_b:.3g} vs allowed {allowed_rmse:.3g}"
     )
@@ -163,6 +191,7 @@ def _accuracy_rule(clause: str, ev: Evidence, rule: Relative) -> Finding | None:
             "rmse": rmse_b,
             "reference_rmse": rmse_r,
             "floor": floor,
+            "spec_order_max_abs_error": reference[0][0],
         },
     )
 
@@ -236,12 +265,15 @@ def metamorphic(ev: Evidence, conf: Conformance) -> Finding | None:
         if out is None:
             continue  # a failed call is judged under (f)
         expected_b = relation.expect(base, rows)
+        judged = t.judged_elements()  # fully masked rows: PASA-CERT-15 alone
+        if not judged.any():
+            continue
         dev_b = (
-            float(np.abs(out - expected_b).max())
-            if np.isfinite(out).all() and np.isfinite(expected_b).all()
+            float(np.abs(out - expected_b)[judged].max())
+            if np.isfinite(out[judged]).all() and np.isfinite(expected_b[judged]).all()
             else float("inf")
         )
-        dev_r = float(np.abs(evidence.reference - expected_r).max())
+        dev_r = float(np.abs(evidence.reference - expected_r)[judged].max())
         allowed = rule.rtol * dev_r + _floor(
             np.abs(expected_r).max(), ev.profile.output, rule.floor_ulps
         )
@@ -270,7 +302,7 @@ def edge(ev: Evidence, conf: Conformance) -> Finding | None:
         return None
     parts: list[Finding] = []
     masked = ~t.visible_rows[..., 0]
-    if masked.any():
+    if masked.any() and ev.declaration.conventions.fully_masked_rows == "zero":
         wrong = out[masked] != 0  # NaN != 0 too
         parts.append(
             Finding(
@@ -308,14 +340,14 @@ def _single_key_rule(
     ev: Evidence, out: np.ndarray, single: np.ndarray, max_ulps: float
 ) -> Finding | None:
     """Rows that see exactly one key t must return v_t through the profile's value path
-    (softmax weight 1). Outside the safe envelope non-finite elements are not judged
-    (PASA-CERT-11)."""
+    (softmax weight 1). A non-finite element is not judged where the class reference is
+    non-finite too (PASA-CERT-11)."""
     t, fmt = ev.truth, ev.profile.output
     b, h, i = np.nonzero(single)
     group = out.shape[1] // ev.case.v.shape[1]
     expected = value_path(ev.case.v[b, h // group, t.single_key[b, h, i]], ev.profile)
     got = out[b, h, i]
-    judged = np.isfinite(got) | t.within_envelope
+    judged = np.isfinite(got) | ~t.reference_nonfinite()[b, h, i]
     if not judged.any():
         return None
     with np.errstate(invalid="ignore"):
@@ -375,8 +407,10 @@ CLAUSES: tuple[Clause, ...] = (
         "returns in time, with the right shape and dtype",
         contract,
     ),
-    Clause("PASA-CERT-11", "a", "finite", "finite output inside the safe envelope", finite),
-    Clause("PASA-CERT-12", "b", "accuracy", "accuracy relative to the reference kernel", accuracy),
+    Clause(
+        "PASA-CERT-11", "a", "finite", "finite output where the class reference is finite", finite
+    ),
+    Clause("PASA-CERT-12", "b", "accuracy", "accuracy relative to the class reference", accuracy),
     Clause(
         "PASA-CERT-13",
         "b",

@@ -47,7 +47,8 @@ __all__ = [
 SCHEMA = "pasa-ref/declaration/1"
 ALGORITHM_CLASSES = ("softmax", "pasa")
 RAGGED_MODES = ("true-length", "pad", "authors")
-SCALE_PLACES = ("shift-matrix", "scores")
+#: where a pasa kernel applies the scale, and the profile's `scale_at` each one means
+SCALE_PLACES = {"shift-matrix": "shift", "scores": "scores", "q": "q"}
 CAUSAL_ALIGNMENTS = ("bottom-right", "top-left")
 FULLY_MASKED_ROWS = ("zero", "nan", "unspecified")
 SUBNORMALS = ("ieee", "flush-to-zero")
@@ -220,7 +221,7 @@ class Algorithm:
     block_k: int | None = None
     block_q: int | None = None
     ragged: str = "true-length"
-    scale: str = "shift-matrix"
+    scale: str | None = None  # None: the profile's scale_at
 
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> Algorithm:
@@ -250,14 +251,18 @@ class Algorithm:
             kind="pasa",
             beta=None if beta is None else float(beta),
             ragged=_choice(table, "ragged", RAGGED_MODES, "true-length", path),
-            scale=_choice(table, "scale", SCALE_PLACES, "shift-matrix", path),
+            scale=None
+            if table.get("scale") is None
+            else _choice(table, "scale", tuple(SCALE_PLACES), "shift-matrix", path),
             **blocks,
         )
 
     def mapping(self) -> dict[str, Any]:
         if self.kind == "softmax":
             return {"class": "softmax"}
-        out: dict[str, Any] = {"class": "pasa", "ragged": self.ragged, "scale": self.scale}
+        out: dict[str, Any] = {"class": "pasa", "ragged": self.ragged}
+        if self.scale is not None:
+            out["scale"] = self.scale
         for key in ("beta", "block_k", "block_q"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
@@ -491,7 +496,8 @@ class Declaration:
             default = [key for key in ("beta", "block_k", "block_q") if getattr(a, key) is None]
             if default:
                 given.append("the profile's " + "/".join(default))
-            parts[0] += f" ({', '.join(given)}, ragged {a.ragged}, scale on the {a.scale})"
+            scale = "the profile's scale placement" if a.scale is None else f"scale on the {a.scale}"
+            parts[0] += f" ({', '.join(given)}, ragged {a.ragged}, {scale})"
         parts += s.phrases() if s != Support() else ["every input the spec defines"]
         parts += self.conventions.exceptions()
         head = f"certified for {profile}, " if profile else ""

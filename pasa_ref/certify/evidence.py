@@ -4,8 +4,13 @@
 For a case, pasa-ref computes once (`truth`):
 
     O*      the oracle's output and the largest element of its error bound (PASA-ORC-2)
-    Or      the reference `pasa` kernel in the profile, with the profile's defaults (beta,
-            block sizes, ragged mode "true-length"): the reference of criteria (b) and (c)
+    Or      the yardstick (PASA-CERT-8): the reference kernel of the declared class in the
+            profile, `flash` for the softmax class, `pasa` with the declared beta, blocks and
+            ragged mode for the pasa class (None: the profile's); the reference of
+            criteria (b) and (c)
+    Or_c    the same kernel with its GEMMs summed in the accumulation orders of
+            `accumulation_chunks`, and for the softmax class `naive` (P normalised before
+            P V) (PASA-CERT-9): the worst of Or and Or_c is the yardstick of criterion (b)
     rows    which query rows see at least one key, and for rows that see exactly one, which
     envelope  whether the case lies in the profile's safe envelope for pasa
             (pasa_ref.envelope.within, PASA-ENV-1)
@@ -18,20 +23,35 @@ functions of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from pasa_ref import envelope, oracle
 from pasa_ref.cases import DTYPES, Case
+from pasa_ref.certify import thresholds
 from pasa_ref.certify.backend import Call, Request
-from pasa_ref.certify.declaration import Declaration
+from pasa_ref.certify.declaration import SCALE_PLACES, Declaration
 from pasa_ref.certify.relations import Transformed
 from pasa_ref.inputs import AttentionInputs, blocks, validate
-from pasa_ref.kernels import pasa
+from pasa_ref.kernels import flash, naive, pasa
 from pasa_ref.profiles import Profile
 
-__all__ = ["Evidence", "RelationEvidence", "Truth", "request", "truth", "values"]
+__all__ = [
+    "Evidence",
+    "RelationEvidence",
+    "Truth",
+    "class_reference",
+    "reference_output",
+    "request",
+    "truth",
+    "values",
+]
+
+#: the declaration of a backend that declares nothing: pasa with the profile's parameters
+DEFAULT_DECLARATION = Declaration()
 
 ROW_BLOCK = 1024  # query rows per visibility tile (bounded memory for 16384 keys)
 
@@ -43,7 +63,8 @@ class Truth:
     inputs: AttentionInputs
     oracle: np.ndarray
     oracle_bound: float
-    reference: np.ndarray
+    reference: np.ndarray  # Or, the spec's GEMM model (PASA-NUM-3)
+    alternatives: tuple[np.ndarray, ...]  # Or_c: other orders and algorithms (PASA-CERT-9)
     visible_rows: np.ndarray  # B x Hq x S1 x 1, False on fully masked rows
     single_key: np.ndarray  # B x Hq x S1: the only visible key of the row, -1 if not one
     within_envelope: bool
@@ -51,6 +72,25 @@ class Truth:
     @property
     def output_shape(self) -> tuple[int, int, int, int]:
         return self.oracle.shape
+
+    @property
+    def yardsticks(self) -> tuple[np.ndarray, ...]:
+        """Or and every Or_c: the class reference in each modelled accumulation order, and
+        the class's other reference algorithms."""
+        return (self.reference, *self.alternatives)
+
+    def judged_elements(self) -> np.ndarray:
+        """B x Hq x S1 x Dv: True on the rows that see a key; fully masked rows are judged by
+        PASA-CERT-15 alone."""
+        return np.broadcast_to(self.visible_rows, self.output_shape)
+
+    def reference_nonfinite(self) -> np.ndarray:
+        """B x Hq x S1 x Dv: True where some yardstick is NaN or infinite (there a
+        non-finite backend element is not a failure, PASA-CERT-11)."""
+        bad = np.zeros(self.output_shape, dtype=bool)
+        for yardstick in self.yardsticks:
+            bad |= ~np.isfinite(yardstick)
+        return bad
 
 
 @dataclass(frozen=True)
@@ -71,7 +111,7 @@ class Evidence:
     first: Call
     second: Call | None
     relations: tuple[RelationEvidence, ...]
-    declaration: Declaration = field(default_factory=Declaration)  # the kernel's (PASA-CERT-7)
+    declaration: Declaration = DEFAULT_DECLARATION
 
 
 def validated(case: Case) -> AttentionInputs:
@@ -85,21 +125,92 @@ def request(case: Case, inputs: AttentionInputs | None = None) -> Request:
     return Request(case.q, case.k, case.v, inputs.scale, case.causal, case.mask)
 
 
-def reference_output(case: Case, profile: Profile) -> np.ndarray:
-    """Or: the reference pasa kernel in the profile with its defaults, in binary64."""
+Kernel = Callable[..., np.ndarray]
+
+
+def class_reference(declaration: Declaration) -> tuple[Kernel, dict[str, Any]]:
+    """The reference kernel of the declared class and its declared parameters (PASA-CERT-8):
+    `flash` for the softmax class, `pasa` with beta, block_k, block_q and the ragged mode for
+    the pasa class (None leaves the profile's default)."""
+    algorithm = declaration.algorithm
+    if algorithm.kind == "softmax":
+        return flash.attention, {}
+    return pasa.attention, {
+        "beta": algorithm.beta,
+        "block_k": algorithm.block_k,
+        "block_q": algorithm.block_q,
+        "ragged": algorithm.ragged,
+        "scale_at": None if algorithm.scale is None else SCALE_PLACES[algorithm.scale],
+    }
+
+
+def class_variants(declaration: Declaration) -> tuple[tuple[Kernel, dict[str, Any]], ...]:
+    """The class's other reference algorithms (PASA-CERT-9): for the softmax class `naive`,
+    which normalises P before the P V GEMM (flash divides after it); none for pasa."""
+    return ((naive.attention, {}),) if declaration.algorithm.kind == "softmax" else ()
+
+
+def _output(
+    kernel: Kernel, options: dict[str, Any], case: Case, profile: Profile, chunk: int | None
+) -> np.ndarray:
     with np.errstate(all="ignore"):  # IEEE overflow is expected on adversarial inputs
-        out = pasa.attention(case.q, case.k, case.v, profile=profile, **case.call_kwargs())
+        out = kernel(
+            case.q,
+            case.k,
+            case.v,
+            profile=profile,
+            accumulation_chunk=chunk,
+            **options,
+            **case.call_kwargs(),
+        )
     return out.astype(np.float64)
 
 
-def truth(case: Case, profile: Profile) -> Truth:
+def reference_output(
+    case: Case,
+    profile: Profile,
+    declaration: Declaration = DEFAULT_DECLARATION,
+    accumulation_chunk: int | None = None,
+) -> np.ndarray:
+    """Or: the declared class's reference kernel in the profile, in binary64; with
+    accumulation_chunk, its GEMMs summed in that order (PASA-CERT-9)."""
+    kernel, options = class_reference(declaration)
+    return _output(kernel, options, case, profile, accumulation_chunk)
+
+
+def alternative_outputs(
+    case: Case, profile: Profile, declaration: Declaration, accumulation_chunks: Sequence[int]
+) -> tuple[np.ndarray, ...]:
+    """Or_c (PASA-CERT-9): the class reference with its GEMMs summed in each of the orders
+    `accumulation_chunks`, then the class's other reference algorithms in the spec's model."""
+    reordered = tuple(
+        reference_output(case, profile, declaration, chunk) for chunk in accumulation_chunks
+    )
+    variants = tuple(
+        _output(kernel, options, case, profile, None)
+        for kernel, options in class_variants(declaration)
+    )
+    return reordered + variants
+
+
+def truth(
+    case: Case,
+    profile: Profile,
+    declaration: Declaration = DEFAULT_DECLARATION,
+    accumulation_chunks: Sequence[int] | None = None,
+) -> Truth:
+    """pasa-ref's answers for the case; accumulation_chunks defaults to specs/conformance.toml
+    [certification.yardstick]."""
+    if accumulation_chunks is None:
+        accumulation_chunks = thresholds.load().accumulation_chunks
     inputs = validated(case)
     result = oracle.attention(case.q, case.k, case.v, **case.call_kwargs())
     return Truth(
         inputs=inputs,
         oracle=result.output,
         oracle_bound=result.max_bound,
-        reference=reference_output(case, profile),
+        reference=reference_output(case, profile, declaration),
+        alternatives=alternative_outputs(case, profile, declaration, accumulation_chunks),
         visible_rows=inputs.ungroup(inputs.has_visible_key()),
         single_key=_single_key(inputs),
         within_envelope=envelope.within(case, profile),

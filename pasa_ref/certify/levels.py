@@ -11,10 +11,11 @@ declaration) (specs/certification.md, PASA-CERT-5, -7).
               batch cases drawn from the seed (every fourth called twice), plus
               `metamorphic_bases` base cases checked under PASA-MR-1..3
     level 3   level 2, plus long sequences (S2 in `long_keys`, up to 16384 keys) and the
-              cases pasa_ref.hunt finds in `hunt_budget_s` seconds (HUNTS: inputs inside
-              pasa's envelope that overflow FlashAttention, and the reference kernel's
-              largest errors); a time budget, the one part of a plan that may depend on
-              the machine's speed
+              cases pasa_ref.hunt finds in `hunt_budget_s` seconds (HUNTS: inputs where the
+              backend is worse than its class reference, and the class reference's largest
+              errors); a time budget, the one part of a plan that may depend on the
+              machine's speed. The "is it PASA" search (ENVELOPE_HUNT, envelope_cases) is a
+              report of its own, not part of a level
 
 Every generated case lies in the declared scope (the declaration's Support): drawn inside it,
 or fitted into it size by size. The counts are in specs/conformance.toml
@@ -26,9 +27,10 @@ version and the plan's hash).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -40,7 +42,8 @@ from hypothesis.strategies import SearchStrategy
 
 from pasa_ref import hunt, strategies
 from pasa_ref.cases import Case
-from pasa_ref.certify import generators
+from pasa_ref.certify import evidence, generators
+from pasa_ref.certify.backend import Backend, Caller, Identity
 from pasa_ref.certify.declaration import Declaration, Support
 from pasa_ref.certify.relations import Transformed, transforms
 from pasa_ref.certify.thresholds import Conformance
@@ -176,30 +179,110 @@ def adversarial(
     ]
 
 
-#: level 3's searches: (kernel, objective), each given half of hunt_budget_s
-HUNTS = (("flash", "envelope"), ("pasa", "error"))
+#: level 3's searches (who is hunted, objective), splitting hunt_budget_s evenly: the backend
+#: against its class reference (objective "class": worse than the yardstick, or non-finite
+#: where it is finite), and the class reference itself (objective "error": its least accurate
+#: inputs, which every backend of the class is then judged on). A backend that cannot be
+#: called during planning (case files) gets the second search alone.
+HUNTS = (("backend", "class"), ("reference", "error"))
+#: the profile-envelope check ("is it PASA"): inputs inside pasa's safe envelope on which the
+#: hunted kernel overflows; a report of its own, never part of a level (PASA-CERT-5)
+ENVELOPE_HUNT = ("backend", "envelope")
 
 
-def hunted(profile: Profile, seed_value: int, conf: Conformance) -> list[Case]:
-    """The final cases of two pasa_ref.hunt searches, seeded by the seed: inputs inside
-    pasa's safe envelope on which FlashAttention overflows in this profile (objective
-    "envelope"), and inputs on which the reference kernel is least accurate or overflows
-    (objective "error"). Both are then judged for the backend by every criterion."""
-    found = []
-    for kernel, objective in HUNTS:
-        config = hunt.HuntConfig(
-            kernel=kernel,
-            profile=profile.name,
-            objective=objective,
-            budget=conf.levels.hunt_budget_s / len(HUNTS),
-            seed=seed_value,
+def _yardstick(declaration: Declaration) -> Callable[[Case, str], tuple[np.ndarray, ...]]:
+    """The class reference's outputs for a case in a profile, for the hunts: Or and the
+    class's other reference algorithms (PASA-CERT-8, -9). The reordered sums are left out to
+    keep the search fast; the certifier judges the cases found with them."""
+    forms = (evidence.class_reference(declaration), *evidence.class_variants(declaration))
+
+    def outputs(case: Case, profile: str) -> tuple[np.ndarray, ...]:
+        return tuple(
+            kernel(case.q, case.k, case.v, profile=profile, **options, **case.call_kwargs())
+            for kernel, options in forms
         )
-        cases = [finding.case for finding in hunt.hunt(config).findings if finding.final]
+
+    return outputs
+
+
+def _hunted_kernel(
+    who: str, declaration: Declaration, caller: Caller | None, profile: Profile, conf: Conformance
+) -> hunt.KernelUnderTest:
+    """The kernel a search calls (HUNTS): the backend through the certification's own Caller
+    (its deadline and isolation), or the declared class's reference kernel."""
+    if who == "backend":
+        if caller is None:
+            raise ValueError("argument 'caller': the backend hunt needs the backend's Caller")
+        return hunt.KernelUnderTest(caller.name, caller, "flash")
+    kernel, options = evidence.class_reference(declaration)
+    name = "flash" if declaration.algorithm.kind == "softmax" else "pasa"
+    reference = Backend(
+        functools.partial(kernel, **options), Identity(name=name, receives_profile=True)
+    )
+    return hunt.KernelUnderTest(
+        name, Caller(reference, profile.name, timeout=conf.timeout_s, isolate=False), name
+    )
+
+
+def _search(
+    who: str,
+    objective: str,
+    profile: Profile,
+    seed_value: int,
+    budget: float,
+    declaration: Declaration,
+    caller: Caller | None,
+    conf: Conformance,
+) -> list[Case]:
+    """The final cases of the search `who` ("backend" or "reference") with `objective`."""
+    kernel = _hunted_kernel(who, declaration, caller, profile, conf)
+    config = hunt.HuntConfig(
+        kernel=kernel.name,
+        profile=profile.name,
+        objective=objective,
+        budget=budget,
+        seed=seed_value,
+        threshold=conf.accuracy.rtol if objective == "class" else hunt.DEFAULT_THRESHOLD,
+        yardstick=_yardstick(declaration),
+    )
+    return [finding.case for finding in hunt.hunt(config, kernel=kernel).findings if finding.final]
+
+
+def hunted(
+    profile: Profile,
+    seed_value: int,
+    conf: Conformance,
+    declaration: Declaration = evidence.DEFAULT_DECLARATION,
+    caller: Caller | None = None,
+) -> list[Case]:
+    """The final cases of level 3's pasa_ref.hunt searches (HUNTS), seeded by the seed: where
+    the backend is worse than its class reference or non-finite where it is finite, and where
+    the class reference is least accurate. Both are then judged for the backend by every
+    criterion. Without a backend (case files) only the second search runs."""
+    found = []
+    for who, objective in HUNTS:
+        if who == "backend" and caller is None:
+            continue
+        cases = _search(who, objective, profile, seed_value,
+                        conf.levels.hunt_budget_s / len(HUNTS), declaration, caller, conf)
         found += [
-            tagged(case, f"hunt-{kernel}-{objective}-{index}", "hunt")
+            tagged(case, f"hunt-{who}-{objective}-{index}", "hunt")
             for index, case in enumerate(cases)
         ]
     return found
+
+
+def envelope_cases(
+    profile: Profile, seed_value: int, budget: float, caller: Caller, conf: Conformance
+) -> list[Case]:
+    """The profile-envelope check (ENVELOPE_HUNT): the final cases of a search for inputs
+    inside pasa's safe envelope on which the backend gives NaN or inf. For a pasa-class kernel
+    such a case is a counterexample to its envelope; for a softmax-class kernel it says only
+    that the kernel is not PASA (FlashAttention overflows there in fp16-full), which no level
+    counts as a failure."""
+    who, objective = ENVELOPE_HUNT
+    return _search(who, objective, profile, seed_value, budget, evidence.DEFAULT_DECLARATION,
+                   caller, conf)
 
 
 def plan(
@@ -209,14 +292,17 @@ def plan(
     conf: Conformance,
     corpus: Iterable[Path] = (),
     declaration: Declaration | None = None,
+    caller: Caller | None = None,
 ) -> list[Item]:
     """The items of a level, in the order they run, generated inside the declared scope
     (PASA-CERT-7): drawn or fitted into its Support. Cases whose point lies outside it (an
     edge case testing an undeclared feature, a stored regression case) stay in the plan;
-    the runner counts them as not applicable and never calls them."""
+    the runner counts them as not applicable and never calls them. Level 3's hunts use the
+    declaration's class reference and, when given, call the backend through `caller` (HUNTS)."""
     if level not in LEVELS:
         raise ValueError(f"argument 'level': expected one of {LEVELS}, got {level!r}")
-    support = (declaration or Declaration()).supports
+    declaration = declaration or Declaration()
+    support = declaration.supports
     fixed = (
         generators.edge(profile, support)
         + generators.benign(profile, support=support)
@@ -248,7 +334,10 @@ def plan(
             for keys in conf.levels.long_keys
             for causal in (False, True)
         ]
-        items += [item(case, repeat=False) for case in hunted(profile, seed_value, conf)]
+        items += [
+            item(case, repeat=False)
+            for case in hunted(profile, seed_value, conf, declaration, caller)
+        ]
     return items
 
 

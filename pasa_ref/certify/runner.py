@@ -29,7 +29,15 @@ from typing import Any, Protocol
 from pasa_ref import __version__, blas, display, profiles
 from pasa_ref.cases import Case, CaseFileError
 from pasa_ref.certify import criteria, declaration, evidence, levels, thresholds
-from pasa_ref.certify.backend import ADAPTER_PREFIXES, DEFAULT, Backend, Call, Caller, Identity, Request
+from pasa_ref.certify.backend import (
+    ADAPTER_PREFIXES,
+    DEFAULT,
+    Backend,
+    Call,
+    Caller,
+    Identity,
+    Request,
+)
 from pasa_ref.certify.certificate import Certificate, environment, spec_identity
 from pasa_ref.certify.criteria import CLAUSES
 from pasa_ref.certify.declaration import Declaration
@@ -112,13 +120,16 @@ class BackendSource:
 def gather(
     item: Item, source: Source, profile: Profile, declaration: Declaration | None = None
 ) -> tuple[Evidence, list[LabelledCall]]:
-    """Everything the criteria need for one item (the declaration travels with it: the
-    criteria judge the declared class and conventions), and its calls labelled for the
-    certificate. pasa-ref's own numerics run with pasa_ref.blas.THREADS BLAS threads (the
-    calls do not)."""
+    """Everything the criteria need for one item, the yardstick being the declared class's
+    reference kernel (PASA-CERT-8; the declaration travels with the evidence: the criteria
+    judge the declared class and conventions), and its calls labelled for the certificate.
+    pasa-ref's own numerics run with pasa_ref.blas.THREADS BLAS threads (the calls do not)."""
+    declaration = declaration or Declaration()
     with blas.limited():
-        truth = evidence.truth(item.case, profile)
-        references = [evidence.reference_output(t.case, profile) for t in item.relations]
+        truth = evidence.truth(item.case, profile, declaration)
+        references = [
+            evidence.reference_output(t.case, profile, declaration) for t in item.relations
+        ]
     request = evidence.request(item.case, truth.inputs)
     first = source.call(item.id, item.case, request, repeat=False)
     # a case whose first call timed out has failed PASA-CERT-10: its repeat would only cost
@@ -137,10 +148,7 @@ def gather(
     )
     calls = [(item.id, first)] + ([(f"{item.id} (repeat)", second)] if second else [])
     calls += [(str(r.transformed.case.metadata["id"]), r.call) for r in relations]
-    gathered = Evidence(
-        item.case, profile, truth, first, second, relations, declaration or Declaration()
-    )
-    return gathered, calls
+    return Evidence(item.case, profile, truth, first, second, relations, declaration), calls
 
 
 def run(
@@ -329,7 +337,9 @@ def certify(
         items = (
             replay_items([Path(p) for p in cases], prof)
             if cases
-            else levels.plan(level, prof, seed, conf, [Path(p) for p in corpus], declared)
+            else levels.plan(
+                level, prof, seed, conf, [Path(p) for p in corpus], declared, caller
+            )
         )
         origins = [case_origin(Path(p)) for p in cases] if cases else None
         return run(

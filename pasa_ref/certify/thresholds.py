@@ -72,6 +72,7 @@ class Conformance:
     metamorphic: Relative
     single_key_max_ulps: float
     absolute: dict[str, Absolute]
+    accumulation_chunks: tuple[int, ...] = ()  # PASA-CERT-9: the modelled summation orders
 
     def absolute_for(self, profile: str) -> Absolute:
         if profile not in self.absolute:
@@ -182,6 +183,15 @@ def parse(document: dict[str, Any]) -> Conformance:
             f"integer >= 0, got {seed!r}"
         )
     edge = _table(root, "edge", "certification")
+    chunks = _table(root, "yardstick", "certification").get("accumulation_chunks")
+    if not (
+        isinstance(chunks, list)
+        and all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in chunks)
+    ):
+        raise ThresholdError(
+            "specs/conformance.toml [certification.yardstick] accumulation_chunks: expected a "
+            f"list of integers >= 1, got {chunks!r}"
+        )
     return Conformance(
         default_profile=default_profile,
         default_level=default_level,
@@ -194,6 +204,7 @@ def parse(document: dict[str, Any]) -> Conformance:
         ),
         single_key_max_ulps=float(_number(edge, "single_key_max_ulps", "certification.edge")),
         absolute=absolute,
+        accumulation_chunks=tuple(chunks),
     )
 
 

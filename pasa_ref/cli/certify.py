@@ -12,10 +12,12 @@ from rich.console import Console
 
 from pasa_ref import display, profiles
 from pasa_ref.cases import CaseFileError
-from pasa_ref.certify.backend import BackendError, importable_from_cwd
+from pasa_ref.certify import thresholds
+from pasa_ref.certify.backend import BackendError, Caller, importable_from_cwd
 from pasa_ref.certify.certificate import SUMMARY_HEADER, scope_line, summary_rows, summary_title
 from pasa_ref.certify.declaration import DeclarationError
-from pasa_ref.certify.runner import certify
+from pasa_ref.certify.envelope_report import envelope_report
+from pasa_ref.certify.runner import backend_name, certify
 
 #: extra regression-corpus directories, shared with `pasa gen`
 corpus_directories = click.option(
@@ -120,9 +122,18 @@ def report(outcome, console: Console) -> None:
     default=None,
     help="Device of an adapter backend: cpu, cuda or cuda:N (sets $PASA_DEVICE; default cpu).",
 )
+@click.option(
+    "--envelope-report",
+    "envelope_seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="After certifying, search this long for inputs inside pasa's safe envelope on which "
+    "the backend overflows ('is it PASA'); a report, never a failure.",
+)
 def command(
     backend, profile, level, seed, out, timeout, isolate, cases, corpus, declare, fail_fast,
-    quiet, device
+    quiet, device, envelope_seconds
 ) -> None:
     """Certify BACKEND (package.module:function, naive|flash|pasa, or an adapter such as
     torch:flash; default $PASA_BACKEND, else the bundled reference kernel
@@ -158,4 +169,12 @@ def command(
     except (BackendError, CaseFileError, DeclarationError) as error:
         raise click.UsageError(str(error)) from None
     report(outcome, display.console())
+    if envelope_seconds is not None:
+        conf = thresholds.load()
+        document = outcome.document
+        with Caller(backend_name(backend), document["profile"],
+                    timeout=timeout or conf.timeout_s, isolate=isolate) as caller:
+            found = envelope_report(caller, profiles.get(document["profile"]), document["seed"],
+                                    envelope_seconds, outcome.out, conf)
+        display.line(display.console(), found.text())
     raise click.exceptions.Exit(outcome.exit_code)

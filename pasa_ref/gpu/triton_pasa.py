@@ -35,8 +35,8 @@ import triton
 from triton.tools.tensor_descriptor import TensorDescriptor
 
 from pasa_ref import profiles
-from pasa_ref.inputs import InputError
 from pasa_ref.gpu import triton_kernels
+from pasa_ref.inputs import InputError
 
 __all__ = ["VARIANTS", "certify_fp16_full", "certify_fp16_mixed", "pasa_attention"]
 

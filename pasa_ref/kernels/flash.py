@@ -38,13 +38,25 @@ def attention(
     block_q: int | None = None,
     block_k: int | None = None,
     scale_at: str | None = None,
+    accumulation_chunk: int | None = None,
 ) -> np.ndarray:
     """FlashAttention-2 forward pass in the rounding of `profile`; B x Hq x S1 x Dv.
 
     q: B x Hq x S1 x D, k: B x Hkv x S2 x D, v: B x Hkv x S2 x Dv, in the profile's input
     dtype; block_q and block_k default to the profile's tile sizes.
+    accumulation_chunk: None for the spec's GEMM model (PASA-NUM-3), else the partial sums
+    are rounded after every that many products (pasa_ref.arithmetic.Arithmetic).
     """
-    inputs, ar = tiling.prepare(q, k, v, profile=profile, scale=scale, causal=causal, mask=mask)
+    inputs, ar = tiling.prepare(
+        q,
+        k,
+        v,
+        profile=profile,
+        scale=scale,
+        causal=causal,
+        mask=mask,
+        accumulation_chunk=accumulation_chunk,
+    )
     prof = ar.profile
     block_q = tiling.check_block("block_q", block_q, prof.block_q)
     block_k = tiling.check_block("block_k", block_k, prof.block_k)

@@ -31,13 +31,25 @@ def attention(
     mask: np.ndarray | None = None,
     block_q: int | None = None,
     scale_at: str | None = None,
+    accumulation_chunk: int | None = None,
 ) -> np.ndarray:
     """softmax(scale * q k^T, masked) v in the rounding of `profile`; B x Hq x S1 x Dv.
 
     q: B x Hq x S1 x D, k: B x Hkv x S2 x D, v: B x Hkv x S2 x Dv, all in the profile's input
     dtype. block_q only bounds memory; it never changes the result.
+    accumulation_chunk: None for the spec's GEMM model (PASA-NUM-3), else the partial sums
+    are rounded after every that many products (pasa_ref.arithmetic.Arithmetic).
     """
-    inputs, ar = tiling.prepare(q, k, v, profile=profile, scale=scale, causal=causal, mask=mask)
+    inputs, ar = tiling.prepare(
+        q,
+        k,
+        v,
+        profile=profile,
+        scale=scale,
+        causal=causal,
+        mask=mask,
+        accumulation_chunk=accumulation_chunk,
+    )
     prof = ar.profile
     block_q = tiling.check_block("block_q", block_q, prof.block_q)
     scale_at = tiling.check_scale_at(scale_at, prof.scale_at)

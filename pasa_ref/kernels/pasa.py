@@ -30,7 +30,7 @@ from pasa_ref.profiles import Profile
 
 __all__ = ["RAGGED_MODES", "attention", "shift_matrix"]
 
-RAGGED_MODES = ("true-length", "pad")
+RAGGED_MODES = ("true-length", "pad", "authors")
 
 
 def shift_matrix(n: int, beta: float, scale: float = 1.0) -> np.ndarray:
@@ -57,20 +57,45 @@ def _check_ragged(ragged: str) -> str:
     return ragged
 
 
+def _padding(x: np.ndarray, block_k: int, ragged: str) -> np.ndarray:
+    """The rows appended to x (... x S2 x D, keys or values) to fill its ragged last block up
+    to block_k rows, P = block_k - n_T of them (PASA-BLK-3, PASA-BLK-4):
+
+        "pad"      the last row, P times
+        "authors"  S2 >= block_k: the last P rows, x[S2 - P : S2] (the authors' code appends
+                   them again, so they may reach back into the previous block);
+                   S2 < block_k: P rows of zeros
+    """
+    s2 = x.shape[-2]
+    missing = -s2 % block_k
+    if ragged == "pad":
+        return np.repeat(x[..., -1:, :], missing, axis=-2)
+    if s2 >= block_k:
+        return x[..., s2 - missing :, :]
+    return np.zeros((*x.shape[:-2], missing, x.shape[-1]), dtype=x.dtype)
+
+
+def _padded_block(x: np.ndarray, cols: slice, block_k: int, ragged: str) -> np.ndarray:
+    """Rows `cols` of x; the ragged last block filled up to block_k rows unless ragged is
+    "true-length" (PASA-BLK-2..4)."""
+    x_j = x[..., cols, :]
+    if ragged == "true-length" or x_j.shape[-2] == block_k:
+        return x_j
+    return np.concatenate([x_j, _padding(x, block_k, ragged)], axis=-2)
+
+
 def _shifted_key_blocks(
     ar: Arithmetic, k: np.ndarray, block_k: int, beta: float, scale_m: float, ragged: str
 ) -> list[tuple[slice, np.ndarray, int]]:
     """(columns, K~_j^T, n_j) for every key block: K~_j = M_n^T K_j (PASA-ALG-1).
 
-    Ragged last block: "true-length" shifts it with M_{n_T} (PASA-BLK-2); "pad" repeats its
-    last key row up to block_k rows and shifts with M_{block_k} (PASA-BLK-3), and n_j is
-    then block_k (the padded columns are masked after the pseudo-average)."""
+    Ragged last block: "true-length" shifts it with M_{n_T} (PASA-BLK-2); "pad" and
+    "authors" fill it up to block_k rows (PASA-BLK-3, -4: `_padding`) and shift with
+    M_{block_k}, and n_j is then block_k (the padded columns are masked after the
+    pseudo-average)."""
     shifted = []
     for cols in blocks(k.shape[-2], block_k):
-        k_j = k[..., cols, :]
-        n_real = k_j.shape[-2]
-        if ragged == "pad" and n_real < block_k:
-            k_j = np.concatenate([k_j, np.repeat(k_j[..., -1:, :], block_k - n_real, axis=-2)], -2)
+        k_j = _padded_block(k, cols, block_k, ragged)
         m_n = shift_matrix(k_j.shape[-2], beta, scale_m)
         k_tilde = ar.matmul(m_n.T, k_j, formats.get("fp64"), ar.profile.input)
         k_tilde_operand = ar.gemm_operand(k_tilde, ar.profile.matmul_output)
@@ -92,13 +117,26 @@ def attention(
     beta: float | None = None,
     ragged: str = "true-length",
     scale_at: str | None = None,
+    accumulation_chunk: int | None = None,
 ) -> np.ndarray:
     """PASA forward pass in the rounding of `profile`; returns B x Hq x S1 x Dv.
 
     q: B x Hq x S1 x D, k: B x Hkv x S2 x D, v: B x Hkv x S2 x Dv, in the profile's input
-    dtype. beta in (0, 1) (default: the profile's); ragged: "true-length" or "pad".
+    dtype. beta in (0, 1) (default: the profile's); ragged: "true-length" (PASA-BLK-2),
+    "pad" (PASA-BLK-3) or "authors" (PASA-BLK-4).
+    accumulation_chunk: None for the spec's GEMM model (PASA-NUM-3), else the partial sums
+    are rounded after every that many products (pasa_ref.arithmetic.Arithmetic).
     """
-    inputs, ar = tiling.prepare(q, k, v, profile=profile, scale=scale, causal=causal, mask=mask)
+    inputs, ar = tiling.prepare(
+        q,
+        k,
+        v,
+        profile=profile,
+        scale=scale,
+        causal=causal,
+        mask=mask,
+        accumulation_chunk=accumulation_chunk,
+    )
     prof = ar.profile
     block_q = tiling.check_block("block_q", block_q, prof.block_q)
     block_k = tiling.check_block("block_k", block_k, prof.block_k)
@@ -142,7 +180,11 @@ def attention(
             c_y = ar.exp(ar.vector(y - m_ref))
             ell = ar.stat(ar.stat(c_y * ell) + ar.stat(c_x * ell_local))
             pv = tiling.gemm(
-                ar, p, prof.vector, _value_block(v_all, cols, n_j), prof.matmul_operand
+                ar,
+                p,
+                prof.vector,
+                _padded_block(v_all, cols, block_k, ragged),
+                prof.matmul_operand,
             )
             o = ar.acc(ar.acc(c_y * o) + ar.acc(c_x * pv))
             m, abar = m_new, abar_new
@@ -163,7 +205,7 @@ def _in_new_frame(
 
 
 def _visible(inputs: AttentionInputs, rows: slice, cols: slice, n_j: int) -> np.ndarray | None:
-    """The tile's visibility, with padded columns (PASA-BLK-3) invisible."""
+    """The tile's visibility, with padded columns (PASA-BLK-3, -4) invisible."""
     tile = inputs.visible(rows, cols)
     n_real = cols.stop - cols.start
     if n_j == n_real:
@@ -178,15 +220,6 @@ def _visible(inputs: AttentionInputs, rows: slice, cols: slice, n_j: int) -> np.
         ],
         axis=-1,
     )
-
-
-def _value_block(v: np.ndarray, cols: slice, n_j: int) -> np.ndarray:
-    """V_j, padded by repeating its last row to n_j rows (PASA-BLK-3)."""
-    v_j = v[..., cols, :]
-    missing = n_j - v_j.shape[-2]
-    if missing == 0:
-        return v_j
-    return np.concatenate([v_j, np.repeat(v_j[..., -1:, :], missing, axis=-2)], axis=-2)
 
 
 #: the kernel declaration (specs/certification.md, PASA-CERT-7): the pasa class with the

@@ -40,11 +40,13 @@ def prepare(
     scale: float | None,
     causal: bool,
     mask: np.ndarray | None,
+    accumulation_chunk: int | None = None,
 ) -> tuple[AttentionInputs, Arithmetic]:
-    """Validate the inputs against the profile's input dtype (PASA-IO-4); no casting."""
+    """Validate the inputs against the profile's input dtype (PASA-IO-4); no casting.
+    accumulation_chunk: the GEMMs' summation order (pasa_ref.arithmetic.Arithmetic)."""
     prof = profiles.get(profile)
     inputs = validate(q, k, v, scale=scale, causal=causal, mask=mask, dtypes=[prof.input.storage])
-    return inputs, Arithmetic(prof)
+    return inputs, Arithmetic(prof, accumulation_chunk)
 
 
 def check_block(name: str, value: int | None, default: int) -> int:

@@ -5,6 +5,7 @@ Exit status: 0 certified, 1 not certified, 2 usage error."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click

@@ -16,9 +16,9 @@ from pasa_ref import envelope, profiles
 from pasa_ref.arithmetic import Arithmetic
 from pasa_ref.cases import Case
 from pasa_ref.certify import criteria, declaration, evidence, generators, levels, thresholds
-from pasa_ref.certify.backend import Call, load
+from pasa_ref.certify.backend import Backend, Call, Caller, Identity
 from pasa_ref.certify.envelope_report import envelope_report
-from pasa_ref.hunt import HuntConfig, HuntError, hunt
+from pasa_ref.hunt import HuntConfig, HuntError, KernelUnderTest, hunt
 from pasa_ref.kernels import flash, pasa
 from tests.fp32_attention import attention32, shared_bias_case
 
@@ -236,6 +236,13 @@ def test_fully_masked_rows_are_judged_once(convention):
 # -- level 3: the class hunt ---------------------------------------------------------------
 
 
+def under_test(fn) -> KernelUnderTest:
+    """A function as the hunts call a backend: through a Caller (deadline, protocol)."""
+    backend = Backend(fn, Identity(name="test", receives_profile=True))
+    return KernelUnderTest("test", Caller(backend, "fp16-mixed", timeout=60.0, isolate=False),
+                           "flash")
+
+
 def test_class_hunt_finds_a_wrong_scale_and_not_the_reference():
     """The objective "class" against the softmax yardstick: flash itself never fails it (its
     ratio is err / (err + ulp) < 1), a flash with the scale 2% off fails within seconds."""
@@ -254,16 +261,14 @@ def test_class_hunt_finds_a_wrong_scale_and_not_the_reference():
             budget=budget,
             seed=0,
             threshold=2.0,
-            backend=fn,
-            backend_takes_profile=True,
             yardstick=yardstick,
             max_seq=64,
             max_dim=32,
         )
 
-    bad = hunt(base(wrong_scale, 20.0))
+    bad = hunt(base(wrong_scale, 20.0), kernel=under_test(wrong_scale))
     assert bad.findings and bad.findings[0].evaluation.failed
-    good = hunt(base(load("pasa_ref.kernels.flash:attention").function, 3.0))
+    good = hunt(base(flash.attention, 3.0), kernel=under_test(flash.attention))
     assert not good.findings and good.best is not None and good.best.evaluation.value <= 1
 
 
@@ -271,9 +276,9 @@ def test_envelope_report_is_a_check_of_its_own(tmp_path):
     """The search behind `pasa certify --envelope-report`: flash in fp16-full overflows inside
     pasa's safe envelope (it is not PASA); the case is written and reported as such."""
     prof = profiles.get("fp16-full")
-    found = envelope_report(
-        load("pasa_ref.kernels.flash:attention"), prof, 0, 15.0, tmp_path, thresholds.load()
-    )
+    with Caller("pasa_ref.kernels.flash:attention", prof.name, timeout=60.0,
+                isolate=False) as caller:
+        found = envelope_report(caller, prof, 0, 15.0, tmp_path, thresholds.load())
     assert found.cases and all(path.is_file() for path in found.cases)
     case = Case.load(found.cases[0])
     assert envelope.within(case, prof)

@@ -310,7 +310,8 @@ def test_same_seed_same_plan_and_level_1_is_seed_independent():
     other = _fingerprint(levels.plan(2, prof, 8, conf))
     level_1 = len(levels.plan(1, prof, 7, conf))
     assert first[:level_1] == other[:level_1] and first[level_1:] != other[level_1:]
-    assert len(first) == level_1 + conf.levels.adversarial_cases + conf.levels.metamorphic_bases
+    added = conf.levels.adversarial_cases + conf.levels.correlated_cases
+    assert len(first) == level_1 + added + conf.levels.metamorphic_bases
 
 
 @pytest.mark.parametrize("profile", ["fp16-full", "bf16-full"])

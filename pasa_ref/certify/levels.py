@@ -134,6 +134,16 @@ def adversarial(profile: Profile, seed_value: int, conf: Conformance) -> list[Ca
     ]
 
 
+def correlated(profile: Profile, seed_value: int, conf: Conformance) -> list[Case]:
+    """`correlated_cases` problems from pasa_ref.strategies.correlated_cases (masks correlated
+    with the values, PASA-GEN-10), drawn with the seed."""
+    strategy = strategies.correlated_cases(profile, max_dim=conf.levels.adversarial_max_dim)
+    return [
+        tagged(case, f"correlated-{index}", "correlated")
+        for index, case in enumerate(draw(strategy, conf.levels.correlated_cases, seed_value))
+    ]
+
+
 #: level 3's searches: (kernel, objective), each given half of hunt_budget_s
 HUNTS = (("flash", "envelope"), ("pasa", "error"))
 
@@ -168,6 +178,7 @@ def plan(
         raise ValueError(f"argument 'level': expected one of {LEVELS}, got {level!r}")
     fixed = (
         generators.edge(profile)
+        + generators.correlated_masks(profile)
         + generators.benign(profile)
         + generators.paper_grid(profile)
         + corpus_cases([bundled_corpus(), *corpus], profile)
@@ -178,6 +189,7 @@ def plan(
             item(case, repeat=index % ADVERSARIAL_REPEAT_EVERY == 0)
             for index, case in enumerate(adversarial(profile, seed_value, conf))
         ]
+        items += [item(case, repeat=False) for case in correlated(profile, seed_value, conf)]
         items += [
             item(generators.metamorphic_base(profile, index, seed_value), repeat=False)
             for index in range(conf.levels.metamorphic_bases)

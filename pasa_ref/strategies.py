@@ -19,7 +19,9 @@ reads as a short recipe, written in `Case.label` and in `Case.metadata`.
 Shapes (PASA-GEN-2): B, Hq, Hkv | Hq, S1, S2 in {1, block multiples +- 1, anything up to
 max_seq}, D and Dv up to max_dim (odd sizes included). Masks (PASA-GEN-3): none, causal,
 random, key padding, fully masked rows. Value distributions (PASA-GEN-4 .. PASA-GEN-8): see
-DISTRIBUTIONS; `distribution(name)` registers more.
+DISTRIBUTIONS; `distribution(name)` registers more. Masks correlated with the values
+(PASA-GEN-10): `correlated_cases` (hidden maxima, masked negative blocks, single keys at block
+edges, padding over outliers).
 """
 
 from __future__ import annotations
@@ -40,15 +42,23 @@ from pasa_ref.profiles import Profile
 __all__ = [
     "DEFAULT_MAX_PAIRS",
     "DISTRIBUTIONS",
+    "HIDDEN_BY",
     "MASKS",
     "MaskChoice",
+    "SCENARIOS",
+    "Scenario",
     "Shape",
     "Values",
     "amounts",
     "cases",
+    "correlated_cases",
     "distribution",
+    "edge_key",
     "head_dims",
+    "hidden_max",
+    "masked_block",
     "masks",
+    "padded_outliers",
     "representable",
     "seq_lengths",
     "shapes",
@@ -445,6 +455,54 @@ def _flat(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
     else:
         k = k[:, :, rng.integers(0, min(2, shape.seq_k), size=shape.seq_k)]
     return Values(q, k, rng.standard_normal(shape.v), "flat", parameters)
+
+
+def _unit_rows(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    x = rng.standard_normal(shape)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+@distribution("qwen2-bias")
+def _qwen2_bias(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
+    """PASA-GEN-6: the large bias along the sequence the PASA paper traces in Qwen2, set by the
+    statistic the MiniLM capture prints: keys k_t = size (a mu + z_t) and queries
+    q_i = size (a mu + z'_i), mu one unit direction, z unit vectors of random direction, with
+    a = ratio / sqrt(1 - ratio^2), so that |mean_t k_t| / mean_t |k_t| is about `ratio`
+    (0.74: MiniLM's largest; 0.9, 0.99, 0.999: stronger biases); v ~ N(0, 1)."""
+    parameters: dict[str, Any] = {
+        "ratio": draw(st.sampled_from([0.74, 0.9, 0.99, 0.999])),
+        "size": draw(amounts(fmt, 0, 127)),
+    }
+    rng = _seeded(draw, parameters)
+    a = parameters["ratio"] / math.sqrt(1.0 - parameters["ratio"] ** 2)
+    mu = _unit_rows(rng, (shape.head_dim,))
+    q, k = (parameters["size"] * (a * mu + _unit_rows(rng, s)) for s in (shape.q, shape.k))
+    return Values(q, k, rng.standard_normal(shape.v), "qwen2-bias", parameters)
+
+
+@distribution("svd-resonance")
+def _svd_resonance(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
+    """PASA-GEN-6: the query-key resonance the PASA paper traces in Stable Video Diffusion, set
+    by the statistic the MiniLM capture prints, the cosine q . k / (|q| |k|): every query is
+    A (q^ + 0.05 noise), every key B_t (sign c q^ + sqrt(1 - c^2) w_t) with w_t a unit vector
+    orthogonal to q^, B_t = B (1/2 + U(0, 1)), c in {0.92 (MiniLM's largest), 0.99, 0.999} and
+    sign +1 (phase coincidence) or -1 (180 degrees); v ~ N(0, 1)."""
+    parameters: dict[str, Any] = {
+        "cosine": draw(st.sampled_from([0.92, 0.99, 0.999])),
+        "sign": draw(st.sampled_from([1.0, -1.0])),
+        "A": draw(amounts(fmt, 0, 127)),
+        "B": draw(amounts(fmt, 0, 127)),
+    }
+    rng = _seeded(draw, parameters)
+    c = parameters["cosine"]
+    axis = _unit_rows(rng, (shape.head_dim,))
+    w = rng.standard_normal(shape.k)
+    w -= (w @ axis)[..., None] * axis
+    w /= np.maximum(np.linalg.norm(w, axis=-1, keepdims=True), 1e-300)
+    amplitude_k = parameters["B"] * (0.5 + rng.random(shape.k[:3] + (1,)))
+    k = amplitude_k * (parameters["sign"] * c * axis + math.sqrt(1.0 - c * c) * w)
+    q = parameters["A"] * (axis + 0.05 * _unit_rows(rng, shape.q))
+    return Values(q, k, rng.standard_normal(shape.v), "svd-resonance", parameters)
 
 
 def _which(draw: st.DrawFn, parameters: dict[str, Any]) -> str:

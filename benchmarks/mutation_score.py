@@ -57,18 +57,30 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-KERNELS = {"pasa": ROOT / "pasa_ref" / "kernels" / "pasa.py",
-           "flash": ROOT / "pasa_ref" / "kernels" / "flash.py"}
+KERNELS = {
+    "pasa": ROOT / "pasa_ref" / "kernels" / "pasa.py",
+    "flash": ROOT / "pasa_ref" / "kernels" / "flash.py",
+}
 DEFAULT_PROFILES = {"pasa": "fp16-full", "flash": "bf16-mixed"}
 ROUNDING_POINTS = ("stat", "acc", "vector", "output", "gemm_operand", "constant", "from_input")
 EQUIVALENCE_SEEDS = (0, 1)
 
 # -- the mutator ---------------------------------------------------------------------------
 
-_OPERATORS: dict[type, type] = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div,
-                                ast.Div: ast.Mult}
-_COMPARISONS: dict[type, type] = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
-                                  ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
+_OPERATORS: dict[type, type] = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+}
+_COMPARISONS: dict[type, type] = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+}
 
 
 @dataclass(frozen=True)
@@ -85,8 +97,10 @@ class Mutant:
 
 def _is_docstring(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
     parent = parents.get(node)
-    return isinstance(parent, ast.Expr) and isinstance(node, ast.Constant) and isinstance(
-        node.value, str
+    return (
+        isinstance(parent, ast.Expr)
+        and isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
     )
 
 
@@ -117,31 +131,49 @@ def _changes(node: ast.AST) -> Iterator[Change]:
     """Every mutation of one node, as functions producing the replacement node."""
     if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
         new = _OPERATORS[type(node.op)]
-        yield ("operator", f"{type(node.op).__name__} -> {new.__name__}",
-               lambda n: ast.BinOp(n.left, new(), n.right))
+        yield (
+            "operator",
+            f"{type(node.op).__name__} -> {new.__name__}",
+            lambda n: ast.BinOp(n.left, new(), n.right),
+        )
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         yield "operator", "unary minus removed", lambda n: n.operand
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARISONS:
         new = _COMPARISONS[type(node.ops[0])]
-        yield ("comparison", f"{type(node.ops[0]).__name__} -> {new.__name__}",
-               lambda n: ast.Compare(n.left, [new()], n.comparators))
+        yield (
+            "comparison",
+            f"{type(node.ops[0]).__name__} -> {new.__name__}",
+            lambda n: ast.Compare(n.left, [new()], n.comparators),
+        )
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         value = node.value + 1
         yield "constant", f"{node.value!r} -> {value!r}", lambda n: ast.Constant(value)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        if node.func.attr in ROUNDING_POINTS and isinstance(node.func.value, ast.Name) and node.args:
-            yield "rounding", f"ar.{node.func.attr}(x) -> x", lambda n: n.args[0]
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ROUNDING_POINTS
+        and isinstance(node.func.value, ast.Name)
+        and node.args
+    ):
+        yield "rounding", f"ar.{node.func.attr}(x) -> x", lambda n: n.args[0]
     if isinstance(node, ast.Slice):
         one = ast.Constant(1)
         if node.upper is not None:
-            yield ("index", "slice upper bound - 1",
-                   lambda n: ast.Slice(n.lower, ast.BinOp(n.upper, ast.Sub(), one), n.step))
+            yield (
+                "index",
+                "slice upper bound - 1",
+                lambda n: ast.Slice(n.lower, ast.BinOp(n.upper, ast.Sub(), one), n.step),
+            )
         if node.lower is not None:
-            yield ("index", "slice lower bound + 1",
-                   lambda n: ast.Slice(ast.BinOp(n.lower, ast.Add(), one), n.upper, n.step))
+            yield (
+                "index",
+                "slice lower bound + 1",
+                lambda n: ast.Slice(ast.BinOp(n.lower, ast.Add(), one), n.upper, n.step),
+            )
     if isinstance(node, ast.Call):
         positional = [a for a in node.args if not isinstance(a, ast.Starred)]
         for i in range(len(positional) - 1):
+
             def swap(n: ast.Call, i: int = i) -> ast.Call:
                 args = list(n.args)
                 args[i], args[i + 1] = args[i + 1], args[i]
@@ -268,9 +300,16 @@ def certify_plan(name: str, profile_name: str, level: int, timeout: float, out: 
 
     prof, backend = profiles.get(profile_name), load(name)
     with Caller(backend, prof.name, timeout=timeout, isolate=False) as caller:
-        return run(plan(profile_name, level), BackendSource(backend, caller, prof),
-                   profile=prof, level=level, seed=0, out=out, conf=thresholds.load(),
-                   fail_fast=True)
+        return run(
+            plan(profile_name, level),
+            BackendSource(backend, caller, prof),
+            profile=prof,
+            level=level,
+            seed=0,
+            out=out,
+            conf=thresholds.load(),
+            fail_fast=True,
+        )
 
 
 def _call(fn, case, profile: str) -> np.ndarray:
@@ -280,7 +319,9 @@ def _call(fn, case, profile: str) -> np.ndarray:
     if kwargs["scale"] is None:
         kwargs["scale"] = 1.0 / math.sqrt(case.q.shape[-1])
     with np.errstate(all="ignore"):
-        return np.asarray(fn(case.q.copy(), case.k.copy(), case.v.copy(), profile=profile, **kwargs))
+        return np.asarray(
+            fn(case.q.copy(), case.k.copy(), case.v.copy(), profile=profile, **kwargs)
+        )
 
 
 _ORIGINAL_OUTPUTS: dict[tuple[str, str], list[np.ndarray]] = {}
@@ -340,26 +381,53 @@ def judge(mutant: Mutant, profile: str, directory: str, timeout: float) -> Resul
             out = Path(directory) / f"cert-{mutant.kernel}-{mutant.index}-{level}"
             outcome = certify_plan(name, profile, level, timeout, out)
             if not outcome.certified:
-                return Result(mutant.kernel, mutant.index, mutant.kind, mutant.description,
-                              f"killed-{level}", _failed_clauses(outcome),
-                              time.perf_counter() - start)
+                return Result(
+                    mutant.kernel,
+                    mutant.index,
+                    mutant.kind,
+                    mutant.description,
+                    f"killed-{level}",
+                    _failed_clauses(outcome),
+                    time.perf_counter() - start,
+                )
     except Exception as error:  # noqa: BLE001 - an unloadable mutant is rejected
-        return Result(mutant.kernel, mutant.index, mutant.kind, mutant.description, "killed-1",
-                      f"{type(error).__name__}: {error}"[:120], time.perf_counter() - start)
+        return Result(
+            mutant.kernel,
+            mutant.index,
+            mutant.kind,
+            mutant.description,
+            "killed-1",
+            f"{type(error).__name__}: {error}"[:120],
+            time.perf_counter() - start,
+        )
     module = importlib.import_module(name.split(":")[0])
     same, detail = deviation(module.attention, mutant.kernel, profile)
-    return Result(mutant.kernel, mutant.index, mutant.kind, mutant.description,
-                  "equivalent" if same else "live", detail, time.perf_counter() - start)
+    return Result(
+        mutant.kernel,
+        mutant.index,
+        mutant.kind,
+        mutant.description,
+        "equivalent" if same else "live",
+        detail,
+        time.perf_counter() - start,
+    )
 
 
 def _check_original(kernel: str, profile: str, timeout: float, directory: Path) -> None:
     """The unmodified kernel must be certified on both plans, or every mutant is 'killed'."""
     for level in (1, 2):
-        outcome = certify_plan(f"pasa_ref.kernels.{kernel}:attention", profile, level, timeout,
-                               directory / f"original-{kernel}-{level}")
+        outcome = certify_plan(
+            f"pasa_ref.kernels.{kernel}:attention",
+            profile,
+            level,
+            timeout,
+            directory / f"original-{kernel}-{level}",
+        )
         if not outcome.certified:
-            raise SystemExit(f"argument --profile: the original {kernel} kernel is not certified "
-                             f"in {profile} at level {level} ({_failed_clauses(outcome)})")
+            raise SystemExit(
+                f"argument --profile: the original {kernel} kernel is not certified "
+                f"in {profile} at level {level} ({_failed_clauses(outcome)})"
+            )
 
 
 # -- the report ----------------------------------------------------------------------------
@@ -371,29 +439,39 @@ def summary(results: list[Result]) -> dict[str, int | float]:
     counts = {status: sum(r.status == status for r in results) for status in STATUSES}
     killed = counts["killed-1"] + counts["killed-2"]
     judged = len(results) - counts["equivalent"]
-    return {"total": len(results), **counts,
-            "score": killed / judged if judged else float("nan")}
+    return {"total": len(results), **counts, "score": killed / judged if judged else float("nan")}
 
 
 def report(results: list[Result], population: dict[str, int], profiles_used: dict[str, str]) -> str:
-    lines = ["| kernel | profile | mutants (sampled of all) | killed at level 1 | killed at level 2 "
-             "| equivalent | live | score |", "|---|---|---|---|---|---|---|---|"]
-    for kernel in population:
+    lines = [
+        (
+            "| kernel | profile | mutants (sampled of all) | killed at level 1 | killed at level 2 "
+            "| equivalent | live | score |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kernel, size in population.items():
         mine = [r for r in results if r.kernel == kernel]
         s = summary(mine)
         lines.append(
-            f"| {kernel} | {profiles_used[kernel]} | {s['total']} of {population[kernel]} | "
+            f"| {kernel} | {profiles_used[kernel]} | {s['total']} of {size} | "
             f"{s['killed-1']} | {s['killed-2']} | {s['equivalent']} | {s['live']} | "
             f"{s['score']:.3f} |"
         )
     by_kind: dict[str, list[Result]] = {}
     for r in results:
         by_kind.setdefault(r.kind, []).append(r)
-    lines += ["", "| kind | mutants | killed-1 | killed-2 | equivalent | live |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| kind | mutants | killed-1 | killed-2 | equivalent | live |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind, rs in sorted(by_kind.items()):
         s = summary(rs)
-        lines.append(f"| {kind} | {s['total']} | {s['killed-1']} | {s['killed-2']} | "
-                     f"{s['equivalent']} | {s['live']} |")
+        lines.append(
+            f"| {kind} | {s['total']} | {s['killed-1']} | {s['killed-2']} | "
+            f"{s['equivalent']} | {s['live']} |"
+        )
     live = [r for r in results if r.status == "live"]
     lines += ["", f"Live survivors ({len(live)}):"]
     lines += [f"- {r.kernel} #{r.index} ({r.kind}) {r.description}; {r.detail}" for r in live]
@@ -406,8 +484,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="append", default=[], metavar="KERNEL=PROFILE")
     parser.add_argument("--max-mutants", type=int, default=None)
     parser.add_argument("--sample-seed", type=int, default=0)
-    parser.add_argument("--index", type=int, action="append", default=[],
-                        help="only the mutants with these indices (with one --kernel)")
+    parser.add_argument(
+        "--index",
+        type=int,
+        action="append",
+        default=[],
+        help="only the mutants with these indices (with one --kernel)",
+    )
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per kernel call")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
@@ -418,8 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     for entry in args.profile:
         kernel, _, profile = entry.partition("=")
         if kernel not in KERNELS or not profile:
-            parser.error(f"argument --profile: expected KERNEL=PROFILE with KERNEL in "
-                         f"{sorted(KERNELS)}, got {entry!r}")
+            parser.error(
+                f"argument --profile: expected KERNEL=PROFILE with KERNEL in "
+                f"{sorted(KERNELS)}, got {entry!r}"
+            )
         chosen[kernel] = profile
     population, selected = {}, []
     for kernel in kernels:
@@ -428,8 +513,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.index:
             every = [m for m in every if m.index in args.index]
         if args.max_mutants is not None and args.max_mutants < len(every):
-            every = sorted(random.Random(args.sample_seed).sample(every, args.max_mutants),
-                           key=lambda m: m.index)
+            every = sorted(
+                random.Random(args.sample_seed).sample(every, args.max_mutants),
+                key=lambda m: m.index,
+            )
         selected += every
     if args.list:
         for m in selected:

@@ -44,8 +44,8 @@ __all__ = [
     "DISTRIBUTIONS",
     "HIDDEN_BY",
     "MASKS",
-    "MaskChoice",
     "SCENARIOS",
+    "MaskChoice",
     "Scenario",
     "Shape",
     "Values",
@@ -747,7 +747,9 @@ def hidden_max(
     return Scenario(q, k, rng.standard_normal(shape.v), False, mask, "hidden-max", parameters)
 
 
-def masked_block(rng: np.random.Generator, shape: Shape, u: np.ndarray, depth: float, n: int) -> Scenario:
+def masked_block(
+    rng: np.random.Generator, shape: Shape, u: np.ndarray, depth: float, n: int
+) -> Scenario:
     """Causal masking with whole key blocks masked and strongly negative: the first key
     block scores N(0, 1)-ish, every later key scores about -depth. The rows of the first
     query block see none of the later blocks; their shifted scores there are about
@@ -812,7 +814,14 @@ def padded_outliers(
 def _block_lengths(n: int, max_blocks: int, low: int = 1) -> st.SearchStrategy[int]:
     """Key lengths at block edges: m n + d, d in {-1, 0, 1}, low <= m <= max_blocks."""
     return st.sampled_from(
-        sorted({m * n + d for m in range(low, max_blocks + 1) for d in (0, 1, -1) if m * n + d > n * (low - 1)})
+        sorted(
+            {
+                m * n + d
+                for m in range(low, max_blocks + 1)
+                for d in (0, 1, -1)
+                if m * n + d > n * (low - 1)
+            }
+        )
     )
 
 

@@ -127,7 +127,9 @@ def test_minilm_corpus_is_every_layer_and_head_with_its_statistics():
         case = Case.load(path)
         lengths = case.metadata["lengths"]
         assert case.q.shape == (2, 12, 256, 32) and case.dtype == np.float16
-        assert case.mask.shape == (2, 1, 1, 256) and case.mask.sum(axis=-1).ravel().tolist() == lengths
+        assert (
+            case.mask.shape == (2, 1, 1, 256) and case.mask.sum(axis=-1).ravel().tolist() == lengths
+        )
         real = case.mask[:, 0, 0, :]
         q, k = case.q.astype(np.float64), case.k.astype(np.float64)
         dot = q @ np.swapaxes(k, -1, -2)
@@ -143,8 +145,9 @@ def test_qwen2_bias_sets_the_key_mean_ratio(data):
     """|mean_t k_t| / mean_t |k_t| is at least the drawn ratio less the noise's share, and at
     most 1 (PASA-GEN-6, the statistic of the MiniLM capture)."""
     case = data.draw(
-        strategies.cases("fp32", max_seq=200, distributions=["qwen2-bias"], masks=["none"])
-        .filter(lambda c: c.k.shape[2] >= 64 and c.k.shape[3] >= 16)
+        strategies.cases("fp32", max_seq=200, distributions=["qwen2-bias"], masks=["none"]).filter(
+            lambda c: c.k.shape[2] >= 64 and c.k.shape[3] >= 16
+        )
     )
     k = case.k.astype(np.float64)
     ratio = np.linalg.norm(k.mean(axis=2), axis=-1) / np.linalg.norm(k, axis=-1).mean(axis=2)
@@ -156,14 +159,17 @@ def test_qwen2_bias_sets_the_key_mean_ratio(data):
 @given(data=st.data())
 def test_svd_resonance_sets_the_query_key_cosine(data):
     case = data.draw(
-        strategies.cases("fp32", max_seq=64, distributions=["svd-resonance"], masks=["none"])
-        .filter(lambda c: c.q.shape[3] >= 8)
+        strategies.cases(
+            "fp32", max_seq=64, distributions=["svd-resonance"], masks=["none"]
+        ).filter(lambda c: c.q.shape[3] >= 8)
     )
     parameters = case.metadata["parameters"]
     q, k = case.q.astype(np.float64), case.k.astype(np.float64)
-    b, hq, _, _ = q.shape
+    hq = q.shape[1]
     k = np.repeat(k, hq // k.shape[1], axis=1)
     dot = q @ np.swapaxes(k, -1, -2)
-    cosine = dot / (np.linalg.norm(q, axis=-1)[..., None] * np.linalg.norm(k, axis=-1)[..., None, :])
+    cosine = dot / (
+        np.linalg.norm(q, axis=-1)[..., None] * np.linalg.norm(k, axis=-1)[..., None, :]
+    )
     assert (np.sign(cosine) == parameters["sign"]).all()
     assert (np.abs(cosine) >= parameters["cosine"] - 0.1).all()

@@ -84,7 +84,9 @@ def layer_statistics(layer: bert.LayerInputs, mask: np.ndarray) -> dict[str, flo
     def mean_over_norm(x: np.ndarray) -> np.ndarray:
         weights = mask[:, None, :, None].astype(float)
         mean = (x * weights).sum(axis=2) / weights.sum(axis=2)
-        norm = (np.linalg.norm(x, axis=-1) * weights[..., 0]).sum(axis=2) / weights.sum(axis=2)[..., 0]
+        norm = (np.linalg.norm(x, axis=-1) * weights[..., 0]).sum(axis=2) / weights.sum(axis=2)[
+            ..., 0
+        ]
         return np.linalg.norm(mean, axis=-1) / norm  # B x H
 
     return {
@@ -136,20 +138,26 @@ def check(model_dir: Path) -> bool:
     e = bert.sentence_embedding(hidden, tokens.mask)
     cos = e @ e.T
     unit = np.allclose(np.linalg.norm(e, axis=-1), 1.0, atol=1e-12)
-    print(f"norms {np.linalg.norm(e, axis=-1)}; cos(paraphrases) = {cos[0, 1]:.4f}, "
-          f"cos(unrelated) = {cos[0, 2]:.4f}, {cos[1, 2]:.4f}")
+    print(
+        f"norms {np.linalg.norm(e, axis=-1)}; cos(paraphrases) = {cos[0, 1]:.4f}, "
+        f"cos(unrelated) = {cos[0, 2]:.4f}, {cos[1, 2]:.4f}"
+    )
     return bool(unit and cos[0, 1] > max(cos[0, 2], cos[1, 2]))
 
 
 def _table(rows: list[dict[str, float]]) -> str:
     names = list(rows[0])
     lines = ["| layer | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    lines += [f"| {i} | " + " | ".join(f"{r[n]:.4g}" for n in names) + " |" for i, r in enumerate(rows)]
+    lines += [
+        f"| {i} | " + " | ".join(f"{r[n]:.4g}" for n in names) + " |" for i, r in enumerate(rows)
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pasa_ref.capture.minilm", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pasa_ref.capture.minilm", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--model", type=Path, default=None, help="model directory")
     parser.add_argument("--out", type=Path, default=CORPUS, help="where the case files go")
     parser.add_argument("--check", action="store_true", help="check the numpy model first")

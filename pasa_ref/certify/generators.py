@@ -40,6 +40,7 @@ __all__ = [
     "edge",
     "long_sequence",
     "metamorphic_base",
+    "mutation_survivors",
     "paper_grid",
     "rng_for",
 ]
@@ -374,3 +375,26 @@ _CORRELATED_RECIPES: dict[str, tuple[Callable, Callable]] = {
         lambda rng, shape, u, n: strategies.padded_outliers(rng, shape, u, 1.5 * 2**13, 2.0**10, n),
     ),
 }
+
+
+def mutation_survivors(profile: Profile) -> list[Case]:
+    """Level-1 cases made from the live survivors of benchmarks/mutation_score.py: each is a
+    small input on which a mutant of the reference kernels that passed levels 1 and 2
+    misbehaves inside the safe envelope."""
+    cases = []
+    for case_id, recipe in _SURVIVOR_RECIPES.items():
+        q, k, v, options = recipe(rng_for(case_id), profile.block_k)
+        cases.append(_case(profile, case_id, q, k, v, group="survivor", **options))
+    return cases
+
+
+def _negative_first_block(rng, n):
+    """q near 80, k near -80, D = 128 (PASA-ENV-8): the mean shifted score of the first block
+    is about -72400, so gamma (abar_0 - abar_1) overflows fp16 statistics to +inf, and a kernel
+    that converts the empty frame m_0 = -inf anyway gets -inf + inf = NaN inside the safe
+    envelope (the survivor: PASA-ALG-5's guard for a maximum of -inf tested against +inf)."""
+    q, k, v = _normal(rng, 2, 2, 1, 4, 2 * n + 2, 128, sd=0.25)
+    return q + 80.0, k - 80.0, v, {}
+
+
+_SURVIVOR_RECIPES: dict[str, Recipe] = {"survivor-negative-first-block": _negative_first_block}

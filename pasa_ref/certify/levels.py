@@ -179,6 +179,7 @@ def plan(
     fixed = (
         generators.edge(profile)
         + generators.correlated_masks(profile)
+        + generators.mutation_survivors(profile)
         + generators.benign(profile)
         + generators.paper_grid(profile)
         + corpus_cases([bundled_corpus(), *corpus], profile)

@@ -32,9 +32,7 @@ class Strided(Pasa):
 
     def __call__(self, q, k, v, *, scale, causal=False, mask=None, profile="fp16-full"):
         self.seq_q, self.heads_q = q.shape[2], q.shape[1]
-        return super().__call__(
-            q, k, v, scale=scale, causal=causal, mask=mask, profile=profile
-        )
+        return super().__call__(q, k, v, scale=scale, causal=causal, mask=mask, profile=profile)
 
     def strides(self, x: np.ndarray) -> tuple[int, int]:
         raise NotImplementedError

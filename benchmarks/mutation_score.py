@@ -346,7 +346,7 @@ def deviation(fn, kernel: str, profile: str) -> tuple[bool, str]:
     from pasa_ref import profiles
 
     out_format = profiles.get(profile).output
-    worst, where = 0.0, ""
+    identical, worst, where = True, 0.0, ""
     for case, expected in zip(sample(profile), original_outputs(kernel, profile), strict=True):
         try:
             got = _call(fn, case, profile)
@@ -356,18 +356,18 @@ def deviation(fn, kernel: str, profile: str) -> tuple[bool, str]:
             continue
         if got.shape != expected.shape:
             return False, f"shape {got.shape} instead of {expected.shape} on {case.label}"
+        identical = False
         a, b = got.astype(np.float64), expected.astype(np.float64)
-        floor = np.maximum(np.abs(b), out_format.smallest_normal)
-        ulp = np.spacing(floor.astype(out_format.storage)).astype(np.float64)
-        with np.errstate(all="ignore"):
-            gap = np.where(
-                np.isnan(a) != np.isnan(b), np.inf, np.nan_to_num(np.abs(a - b) / ulp, nan=0.0)
-            )
+        with np.errstate(all="ignore"):  # inf and NaN outputs have no spacing
+            floor = np.maximum(np.abs(b), out_format.smallest_normal)
+            ulp = np.spacing(floor.astype(out_format.storage)).astype(np.float64)
+            gap = np.nan_to_num(np.abs(a - b) / ulp, nan=0.0, posinf=np.inf)
+        gap = np.where((np.isnan(a) != np.isnan(b)) | (np.isinf(a) != np.isinf(b)), np.inf, gap)
         if gap.max() >= worst:
             worst, where = float(gap.max()), case.label
-    if worst == 0.0:
+    if identical:
         return True, "bit-identical"
-    return False, f"max {worst:.3g} ulp on {where}"
+    return False, f"max {worst:.3g} ulp on {where}" if worst else "equal values, other bits"
 
 
 def judge(mutant: Mutant, profile: str, directory: str, timeout: float) -> Result:

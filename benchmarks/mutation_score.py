@@ -30,8 +30,11 @@ A mutant is
     equivalent   certified at level 2 and bit-identical to the original on every case of the
                  level-2 plans of seeds 0 and 1 (about 130 cases: edge, masks, grid, benign,
                  adversarial and correlated draws, metamorphic bases)
-    live         certified at level 2 and different somewhere: a gap of the suite, listed with
-                 its largest deviation from the original in ulps of the output format
+    live         certified at level 2 and different somewhere: a gap of the suite, or a
+                 variant that conforms (removing a rounding point can make a kernel more
+                 accurate); listed with its largest deviation from the original in ulps of the
+                 output format at the output's scale, and both kernels' errors against the
+                 oracle on that case
 
 The score is killed / (total - equivalent). --max-mutants samples that many mutants per
 kernel (uniformly, --sample-seed) when the machine is too slow for all of them.
@@ -342,12 +345,15 @@ def original_outputs(kernel: str, profile: str) -> list[np.ndarray]:
 
 def deviation(fn, kernel: str, profile: str) -> tuple[bool, str]:
     """Whether fn is bit-identical to the original kernel on every case of the sample; else
-    the largest difference in ulps of the output format (NaN against a number: inf)."""
+    where it differs most, measured in ulps of the output format at the output's scale
+    (max |O*|), with both kernels' errors against the oracle on that case (NaN against a
+    number: inf)."""
     from pasa_ref import profiles
 
     out_format = profiles.get(profile).output
-    identical, worst, where = True, 0.0, ""
-    for case, expected in zip(sample(profile), original_outputs(kernel, profile), strict=True):
+    identical, worst, where = True, -1.0, None
+    pairs = zip(sample(profile), original_outputs(kernel, profile), strict=True)
+    for case, expected in pairs:
         try:
             got = _call(fn, case, profile)
         except Exception as error:  # noqa: BLE001 - a mutant may raise anywhere
@@ -357,17 +363,42 @@ def deviation(fn, kernel: str, profile: str) -> tuple[bool, str]:
         if got.shape != expected.shape:
             return False, f"shape {got.shape} instead of {expected.shape} on {case.label}"
         identical = False
-        a, b = got.astype(np.float64), expected.astype(np.float64)
-        with np.errstate(all="ignore"):  # inf and NaN outputs have no spacing
-            floor = np.maximum(np.abs(b), out_format.smallest_normal)
-            ulp = np.spacing(floor.astype(out_format.storage)).astype(np.float64)
-            gap = np.nan_to_num(np.abs(a - b) / ulp, nan=0.0, posinf=np.inf)
-        gap = np.where((np.isnan(a) != np.isnan(b)) | (np.isinf(a) != np.isinf(b)), np.inf, gap)
-        if gap.max() >= worst:
-            worst, where = float(gap.max()), case.label
+        gap = _ulps(got, expected, out_format)
+        if gap > worst:
+            worst, where = gap, (case, got, expected)
     if identical:
         return True, "bit-identical"
-    return False, f"max {worst:.3g} ulp on {where}" if worst else "equal values, other bits"
+    case, got, expected = where
+    mutant_error, original_error = _errors(case, got, expected)
+    return False, (
+        f"max {worst:.3g} ulp on {case.label} (error / max|O*|: mutant {mutant_error:.2e}, "
+        f"original {original_error:.2e})"
+    )
+
+
+def _ulps(got: np.ndarray, expected: np.ndarray, out_format) -> float:
+    """max |got - expected| in ulps of the output format at max |expected|; inf where one is
+    NaN or infinite and the other is not."""
+    a, b = got.astype(np.float64), expected.astype(np.float64)
+    if ((np.isnan(a) != np.isnan(b)) | (np.isinf(a) != np.isinf(b))).any():
+        return float("inf")
+    finite = np.isfinite(b)
+    scale = np.abs(b[finite]).max(initial=out_format.smallest_normal)
+    ulp = float(np.spacing(out_format.to_storage(np.array(scale))).astype(np.float64))
+    with np.errstate(invalid="ignore"):
+        return float(np.nan_to_num(np.abs(a - b)[finite] / ulp, nan=0.0).max(initial=0.0))
+
+
+def _errors(case, got: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
+    """max |O - O*| / max |O*| of the mutant and of the original on one case."""
+    from pasa_ref import oracle
+
+    truth = oracle.attention(case.q, case.k, case.v, **case.call_kwargs()).output
+    scale = max(float(np.abs(truth).max()), np.finfo(np.float64).tiny)
+    with np.errstate(invalid="ignore"):
+        return tuple(
+            float(np.abs(x.astype(np.float64) - truth).max()) / scale for x in (got, expected)
+        )
 
 
 def judge(mutant: Mutant, profile: str, directory: str, timeout: float) -> Result:

@@ -22,10 +22,13 @@ for variant in mixed full; do
     if [ "$declare_ok" = 1 ]; then
       args+=(--declare "pasa_ref/gpu/triton_pasa_$variant.toml")
     fi
-    start=$(date +%s)
-    "${pasa[@]}" "${args[@]}" >"$out/$profile-level$level.log" 2>&1
-    status=$?
-    echo "$profile level $level: exit $status, $(( $(date +%s) - start )) s," \
-         "declare=$declare_ok" | tee -a "$out/summary.txt"
+    (
+      start=$(date +%s)
+      "${pasa[@]}" "${args[@]}" >"$out/$profile-level$level.log" 2>&1
+      status=$?
+      echo "$profile level $level: exit $status, $(( $(date +%s) - start )) s," \
+           "declare=$declare_ok" | tee -a "$out/summary.txt"
+    ) &   # the runs are independent: all at once (level 3's hunts are CPU-bound)
   done
 done
+wait

@@ -19,7 +19,9 @@ reads as a short recipe, written in `Case.label` and in `Case.metadata`.
 Shapes (PASA-GEN-2): B, Hq, Hkv | Hq, S1, S2 in {1, block multiples +- 1, anything up to
 max_seq}, D and Dv up to max_dim (odd sizes included). Masks (PASA-GEN-3): none, causal,
 random, key padding, fully masked rows. Value distributions (PASA-GEN-4 .. PASA-GEN-8): see
-DISTRIBUTIONS; `distribution(name)` registers more.
+DISTRIBUTIONS; `distribution(name)` registers more. Masks correlated with the values
+(PASA-GEN-10): `correlated_cases` (hidden maxima, masked negative blocks, single keys at block
+edges, padding over outliers).
 """
 
 from __future__ import annotations
@@ -43,16 +45,24 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_PAIRS",
     "DISTRIBUTIONS",
+    "HIDDEN_BY",
     "MASKS",
+    "SCENARIOS",
     "MaskChoice",
+    "Scenario",
     "Shape",
     "Values",
     "amounts",
     "cases",
+    "correlated_cases",
     "distribution",
+    "edge_key",
     "head_dims",
+    "hidden_max",
+    "masked_block",
     "in_scope",
     "masks",
+    "padded_outliers",
     "representable",
     "seq_lengths",
     "shapes",
@@ -499,6 +509,54 @@ def _flat(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
     return Values(q, k, rng.standard_normal(shape.v), "flat", parameters)
 
 
+def _unit_rows(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    x = rng.standard_normal(shape)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+@distribution("qwen2-bias")
+def _qwen2_bias(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
+    """PASA-GEN-6: the large bias along the sequence the PASA paper traces in Qwen2, set by the
+    statistic the MiniLM capture prints: keys k_t = size (a mu + z_t) and queries
+    q_i = size (a mu + z'_i), mu one unit direction, z unit vectors of random direction, with
+    a = ratio / sqrt(1 - ratio^2), so that |mean_t k_t| / mean_t |k_t| is about `ratio`
+    (0.74: MiniLM's largest; 0.9, 0.99, 0.999: stronger biases); v ~ N(0, 1)."""
+    parameters: dict[str, Any] = {
+        "ratio": draw(st.sampled_from([0.74, 0.9, 0.99, 0.999])),
+        "size": draw(amounts(fmt, 0, 127)),
+    }
+    rng = _seeded(draw, parameters)
+    a = parameters["ratio"] / math.sqrt(1.0 - parameters["ratio"] ** 2)
+    mu = _unit_rows(rng, (shape.head_dim,))
+    q, k = (parameters["size"] * (a * mu + _unit_rows(rng, s)) for s in (shape.q, shape.k))
+    return Values(q, k, rng.standard_normal(shape.v), "qwen2-bias", parameters)
+
+
+@distribution("svd-resonance")
+def _svd_resonance(draw: st.DrawFn, shape: Shape, fmt: Format) -> Values:
+    """PASA-GEN-6: the query-key resonance the PASA paper traces in Stable Video Diffusion, set
+    by the statistic the MiniLM capture prints, the cosine q . k / (|q| |k|): every query is
+    A (q^ + 0.05 noise), every key B_t (sign c q^ + sqrt(1 - c^2) w_t) with w_t a unit vector
+    orthogonal to q^, B_t = B (1/2 + U(0, 1)), c in {0.92 (MiniLM's largest), 0.99, 0.999} and
+    sign +1 (phase coincidence) or -1 (180 degrees); v ~ N(0, 1)."""
+    parameters: dict[str, Any] = {
+        "cosine": draw(st.sampled_from([0.92, 0.99, 0.999])),
+        "sign": draw(st.sampled_from([1.0, -1.0])),
+        "A": draw(amounts(fmt, 0, 127)),
+        "B": draw(amounts(fmt, 0, 127)),
+    }
+    rng = _seeded(draw, parameters)
+    c = parameters["cosine"]
+    axis = _unit_rows(rng, (shape.head_dim,))
+    w = rng.standard_normal(shape.k)
+    w -= (w @ axis)[..., None] * axis
+    w /= np.maximum(np.linalg.norm(w, axis=-1, keepdims=True), 1e-300)
+    amplitude_k = parameters["B"] * (0.5 + rng.random(shape.k[:3] + (1,)))
+    k = amplitude_k * (parameters["sign"] * c * axis + math.sqrt(1.0 - c * c) * w)
+    q = parameters["A"] * (axis + 0.05 * _unit_rows(rng, shape.q))
+    return Values(q, k, rng.standard_normal(shape.v), "svd-resonance", parameters)
+
+
 def _which(draw: st.DrawFn, parameters: dict[str, Any]) -> str:
     parameters["tensors"] = draw(st.sampled_from(["v", "k", "q", "qk", "qkv"]))
     return parameters["tensors"]
@@ -659,3 +717,215 @@ def cases(
             "mask_parameters": choice.parameters,
         },
     )
+
+
+# -- masks correlated with the values (PASA-GEN-10) -----------------------------------------
+#
+# Each scenario is a pure function of a generator, a shape, the key block size n and a few
+# parameters, so that the deterministic level-1 cases of pasa_ref.certify.generators build
+# the same recipes with fixed parameters. Queries are q_i = u + N(0, 1/16) with u a direction
+# of +-1 entries (|u|^2 = D), so a key h u + noise has the scaled score about h sqrt(D):
+# a key "of score s" is (s / sqrt(D)) u + N(0, 1).
+
+SCENARIOS = ("hidden-max", "masked-block", "edge-key", "padded-outliers")
+HIDDEN_BY = ("causal-ramp", "padding", "random")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """q, k, v in binary64, the visibility rule and the recipe of one correlated case."""
+
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    causal: bool
+    mask: np.ndarray | None
+    name: str
+    parameters: dict[str, Any]
+
+    def case(self, fmt: Format) -> Case:
+        """The scenario as a Case with q, k, v rounded into `fmt` (PASA-GEN-1)."""
+        shown = ", ".join(f"{key}={_short(value)}" for key, value in self.parameters.items())
+        return Case(
+            q=representable(self.q, fmt),
+            k=representable(self.k, fmt),
+            v=representable(self.v, fmt),
+            causal=self.causal,
+            mask=self.mask,
+            label=f"{self.name}({shown})",
+            metadata={"scenario": self.name, "parameters": self.parameters},
+        )
+
+
+def _aligned_queries(rng: np.random.Generator, shape: Shape, u: np.ndarray) -> np.ndarray:
+    return u + _gaussian(rng, shape.q, 0.25)
+
+
+def _keys_of_score(
+    rng: np.random.Generator, shape: Shape, u: np.ndarray, score: np.ndarray | float
+) -> np.ndarray:
+    """Keys whose scaled score against the aligned queries is about `score` (broadcast over
+    B x Hkv x S2 x 1): (score / sqrt(D)) u + N(0, 1)."""
+    return np.asarray(score) / math.sqrt(shape.head_dim) * u + rng.standard_normal(shape.k)
+
+
+def _per_query_head(key_visible: np.ndarray, heads_q: int) -> np.ndarray:
+    """B x Hkv x ... x S2 visibility of keys -> B x Hq x ... x S2 (query head h reads kv head
+    h // G, PASA-IO-2)."""
+    return np.repeat(key_visible, heads_q // key_visible.shape[1], axis=1)
+
+
+def hidden_max(
+    rng: np.random.Generator, shape: Shape, u: np.ndarray, margin: float, hidden_by: str
+) -> Scenario:
+    """The mask hides the largest scores: the hidden keys score about `margin` above the
+    visible ones (which score N(0, 1)-ish). hidden_by "causal-ramp": k_t has score
+    margin (t + 1) / S2 (a positional bias that grows along the sequence), causal, so every
+    row's future keys outscore its visible ones; "padding": per batch, keys t >= L_b (L_b
+    drawn in [1, S2 - 1]) score `margin`; "random": per (batch, kv head) a random half of
+    the keys scores `margin` and is hidden from every query, the rest visible with
+    probability 0.7 (rows left without a key are then fully masked)."""
+    b, hkv, s2 = shape.batch, shape.heads_kv, shape.seq_k
+    parameters: dict[str, Any] = {"margin": margin, "hidden_by": hidden_by}
+    q = _aligned_queries(rng, shape, u)
+    if hidden_by == "causal-ramp":
+        ramp = (np.arange(s2) + 1.0) / s2
+        k = _keys_of_score(rng, shape, u, margin * ramp[:, None])
+        return Scenario(q, k, rng.standard_normal(shape.v), True, None, "hidden-max", parameters)
+    if hidden_by == "padding":
+        lengths = rng.integers(1, max(s2, 2), size=b)
+        parameters["lengths"] = lengths.tolist()
+        hidden = np.arange(s2) >= lengths[:, None]  # B x S2
+        k = _keys_of_score(rng, shape, u, margin * hidden[:, None, :, None])
+        mask = ~hidden[:, None, None, :]
+        return Scenario(q, k, rng.standard_normal(shape.v), False, mask, "hidden-max", parameters)
+    hidden = rng.random((b, hkv, s2)) < 0.5
+    k = _keys_of_score(rng, shape, u, margin * hidden[..., None])
+    visible = ~hidden[:, :, None, :] & (rng.random((b, hkv, shape.seq_q, s2)) < 0.7)
+    mask = _per_query_head(visible, shape.heads_q)
+    return Scenario(q, k, rng.standard_normal(shape.v), False, mask, "hidden-max", parameters)
+
+
+def masked_block(
+    rng: np.random.Generator, shape: Shape, u: np.ndarray, depth: float, n: int
+) -> Scenario:
+    """Causal masking with whole key blocks masked and strongly negative: the first key
+    block scores N(0, 1)-ish, every later key scores about -depth. The rows of the first
+    query block see none of the later blocks; their shifted scores there are about
+    -(1 - beta) depth, so a finite mask penalty of -65504 added in fp16 rounds them all to
+    -inf, the block's row maximum is -inf and -inf - (-inf) gives NaN on rows that do see
+    keys (the authors' code). Needs S2 > n; depth >= 2^11 puts the shifted scores below -16
+    for beta <= 0.99."""
+    parameters: dict[str, Any] = {"depth": depth}
+    q = _aligned_queries(rng, shape, u)
+    later = (np.arange(shape.seq_k) >= n)[:, None]
+    k = _keys_of_score(rng, shape, u, -depth * later)
+    return Scenario(q, k, rng.standard_normal(shape.v), True, None, "masked-block", parameters)
+
+
+def edge_key(
+    rng: np.random.Generator, shape: Shape, u: np.ndarray, margin: float, n: int, share: float
+) -> Scenario:
+    """Visible keys only at block edges (t in {0, n - 1, n, 2n - 1, 2n, ..., S2 - 1}), with
+    scores N(0, 1)-ish, every other key hidden and scoring `margin`. A share of the rows
+    (per batch, head and row) sees exactly one edge key, drawn per row (criterion (d): the
+    output is that key's value); the other rows see each edge key with probability 1/2 (or
+    none: fully masked). The mask is B x Hq x S1 x S2, different in every batch and head."""
+    b, hq, s1, s2 = shape.batch, shape.heads_q, shape.seq_q, shape.seq_k
+    edges = np.array(sorted({t for j in range(0, s2, n) for t in (j, j + n - 1, s2 - 1) if t < s2}))
+    parameters: dict[str, Any] = {"margin": margin, "single_share": share}
+    high = np.ones(s2, dtype=bool)
+    high[edges] = False
+    q = _aligned_queries(rng, shape, u)
+    k = _keys_of_score(rng, shape, u, margin * high[:, None])
+    mask = np.zeros((b, hq, s1, s2), dtype=bool)
+    chosen = rng.choice(edges, size=(b, hq, s1))
+    np.put_along_axis(mask, chosen[..., None], True, axis=-1)
+    several = rng.random((b, hq, s1)) >= share
+    mask[several] = False
+    mask[..., edges] |= several[..., None] & (rng.random((b, hq, s1, edges.size)) < 0.5)
+    return Scenario(q, k, rng.standard_normal(shape.v), False, mask, "edge-key", parameters)
+
+
+def padded_outliers(
+    rng: np.random.Generator, shape: Shape, u: np.ndarray, margin: float, size: float, n: int
+) -> Scenario:
+    """Key padding over outliers: per batch a length L_b (at a block edge n - 1, n, n + 1, 1
+    or S2 - 1, or anywhere), the padded keys t >= L_b score `margin` and carry values
+    +-size U(1/2, 1) (large activations of padding tokens); visible keys score N(0, 1)-ish,
+    values N(0, 1). Any weight leaking onto a padded key shows at the scale of `size`."""
+    b, s2 = shape.batch, shape.seq_k
+    choices = np.array([t for t in (n - 1, n, n + 1, 1, s2 - 1) if 1 <= t <= s2] or [s2])
+    lengths = np.where(rng.random(b) < 0.8, rng.choice(choices, size=b), rng.integers(1, s2 + 1, b))
+    parameters: dict[str, Any] = {
+        "margin": margin,
+        "size": size,
+        "lengths": lengths.tolist(),
+    }
+    padded = np.arange(s2) >= lengths[:, None]  # B x S2
+    q = _aligned_queries(rng, shape, u)
+    k = _keys_of_score(rng, shape, u, margin * padded[:, None, :, None])
+    outliers = rng.choice([-1.0, 1.0], size=shape.v) * rng.uniform(0.5, 1.0, shape.v) * size
+    v = np.where(padded[:, None, :, None], outliers, rng.standard_normal(shape.v))
+    return Scenario(q, k, v, False, ~padded[:, None, None, :], "padded-outliers", parameters)
+
+
+def _block_lengths(n: int, max_blocks: int, low: int = 1) -> st.SearchStrategy[int]:
+    """Key lengths at block edges: m n + d, d in {-1, 0, 1}, low <= m <= max_blocks."""
+    return st.sampled_from(
+        sorted(
+            {
+                m * n + d
+                for m in range(low, max_blocks + 1)
+                for d in (0, 1, -1)
+                if m * n + d > n * (low - 1)
+            }
+        )
+    )
+
+
+@st.composite
+def correlated_cases(
+    draw: st.DrawFn,
+    profile: str | Profile,
+    *,
+    max_blocks: int = 3,
+    max_dim: int = 128,
+    scenarios: Sequence[str] | None = None,
+    max_batch: int = 2,
+    max_heads: int = 4,
+) -> Case:
+    """Attention problems whose mask is correlated with the values (PASA-GEN-10): the mask
+    hides the largest scores ("hidden-max"), whole causally masked key blocks are strongly
+    negative ("masked-block"), only keys at block edges are visible ("edge-key"), padding
+    covers keys with outlier values ("padded-outliers"). S2 is a block multiple +- 1 with at
+    most `max_blocks` blocks of the profile's block_k; B >= 2 where max_batch allows, so that
+    batches hold different data. Case.label reads "scenario(parameters)", Case.metadata
+    holds "scenario" and "parameters"."""
+    prof = profiles.get(profile)
+    name = draw(st.sampled_from(_checked("scenarios", scenarios, SCENARIOS)))
+    _check_positive("max_blocks", max_blocks)
+    n, fmt = prof.block_k, prof.input
+    seq_k = draw(_block_lengths(n, max(max_blocks, 2), low=2 if name == "masked-block" else 1))
+    seq_q = seq_k if name == "masked-block" else draw(st.sampled_from([seq_k, 1, 17, n + 1]))
+    heads_kv = draw(st.integers(1, max(1, min(2, max_heads))))
+    group = draw(st.integers(1, max(1, max_heads // heads_kv)))
+    batch = draw(st.integers(min(2, max_batch), max_batch))
+    head_dim = draw(st.sampled_from([d for d in (64, 16, 128, 7) if d <= max_dim] or [max_dim]))
+    shape = Shape(batch, heads_kv * group, heads_kv, seq_q, seq_k, head_dim)
+    parameters: dict[str, Any] = {}
+    rng = _seeded(draw, parameters)
+    u = _direction(draw, rng, head_dim, parameters)
+    if name == "hidden-max":
+        margin = draw(amounts(fmt, 4, 127))
+        scenario = hidden_max(rng, shape, u, margin, draw(st.sampled_from(HIDDEN_BY)))
+    elif name == "masked-block":
+        scenario = masked_block(rng, shape, u, draw(amounts(fmt, 11, 127)), n)
+    elif name == "edge-key":
+        share = draw(st.sampled_from([1.0, 0.5]))
+        scenario = edge_key(rng, shape, u, draw(amounts(fmt, 4, 127)), n, share)
+    else:
+        margin, size = draw(amounts(fmt, 4, 127)), draw(amounts(fmt, 0, 127))
+        scenario = padded_outliers(rng, shape, u, margin, size, n)
+    scenario.parameters.update(parameters)
+    return scenario.case(fmt)

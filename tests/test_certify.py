@@ -269,6 +269,7 @@ def test_same_seed_same_plan_and_level_1_is_seed_independent():
     assert len(first) == (
         level_1
         + conf.levels.adversarial_cases
+        + conf.levels.correlated_cases
         + generators.BATCH_DRAWN
         + conf.levels.metamorphic_bases
     )

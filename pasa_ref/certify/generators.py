@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pasa_ref import strategies
 from pasa_ref.cases import Case
 from pasa_ref.certify.declaration import Support
 from pasa_ref.profiles import Profile
@@ -47,10 +48,12 @@ __all__ = [
     "batch_case",
     "batches",
     "benign",
+    "correlated_masks",
     "drawn_batches",
     "edge",
     "long_sequence",
     "metamorphic_base",
+    "mutation_survivors",
     "paper_grid",
     "rng_for",
 ]
@@ -383,3 +386,96 @@ def drawn_batches(profile: Profile, seed: int, support: Support = ANY) -> list[C
         )
         cases.append(batch_case(profile, case_id, sizes, seed, support))
     return cases
+
+
+def correlated_masks(profile: Profile) -> list[Case]:
+    """Level-1 cases whose mask is correlated with the values (PASA-GEN-10, the recipes of
+    pasa_ref.strategies): the hidden keys score far above the visible ones (margins 2^17,
+    1.5 2^15 and 1.5 2^13, past the finite penalties -65504, -30000 and -1e4 of masked_fill
+    implementations where the score format holds them; the causal ramp at 1.5 2^15 stays
+    inside fp16), whole causally masked key blocks
+    score about -2^13 (a finite -65504 mask gives -inf - (-inf) = NaN in fp16), single
+    visible keys at block edges, and padding over keys with outlier values. Every case has
+    B = 2 with different data in each batch and head."""
+    n = profile.block_k
+    cases = []
+    for case_id, (sizes, build) in _CORRELATED_RECIPES.items():
+        rng = rng_for(case_id)
+        shape = Shape(*sizes(n))
+        u = rng.choice([-1.0, 1.0], size=shape.head_dim)
+        found = build(rng, shape, u, n)
+        cases.append(
+            _case(
+                profile,
+                case_id,
+                found.q,
+                found.k,
+                found.v,
+                group="mask",
+                causal=found.causal,
+                mask=found.mask,
+                scenario=found.name,
+                parameters=found.parameters,
+            )
+        )
+    return cases
+
+
+#: case id -> (block size n -> Shape fields, (rng, shape, u, n) -> strategies.Scenario)
+_CORRELATED_RECIPES: dict[str, tuple[Callable, Callable]] = {
+    "mask-hidden-max-causal-ramp": (
+        lambda n: (2, 4, 2, 2 * n + 1, 2 * n + 1, 64),
+        lambda rng, shape, u, n: strategies.hidden_max(rng, shape, u, 2.0**17, "causal-ramp"),
+    ),
+    "mask-hidden-max-causal-ramp-fp16": (
+        lambda n: (2, 2, 2, 2 * n + 1, 2 * n + 1, 64),
+        lambda rng, shape, u, n: strategies.hidden_max(rng, shape, u, 1.5 * 2**15, "causal-ramp"),
+    ),
+    "mask-hidden-max-padding": (
+        lambda n: (2, 2, 1, 33, n + 1, 64),
+        lambda rng, shape, u, n: strategies.hidden_max(rng, shape, u, 1.5 * 2**15, "padding"),
+    ),
+    "mask-hidden-max-random": (
+        lambda n: (2, 4, 2, 16, n + 7, 32),
+        lambda rng, shape, u, n: strategies.hidden_max(rng, shape, u, 1.5 * 2**13, "random"),
+    ),
+    "mask-block-negative": (
+        lambda n: (2, 2, 2, 2 * n, 2 * n, 64),
+        lambda rng, shape, u, n: strategies.masked_block(rng, shape, u, 2.0**13, n),
+    ),
+    "mask-block-negative-gqa-ragged": (
+        lambda n: (2, 4, 1, 3 * n + 1, 3 * n + 1, 16),
+        lambda rng, shape, u, n: strategies.masked_block(rng, shape, u, 2.0**12, n),
+    ),
+    "mask-edge-key": (
+        lambda n: (2, 4, 2, 40, 2 * n + 1, 64),
+        lambda rng, shape, u, n: strategies.edge_key(rng, shape, u, 1.5 * 2**13, n, 1.0),
+    ),
+    "mask-padded-outliers": (
+        lambda n: (2, 2, 2, 24, 2 * n + 1, 64),
+        lambda rng, shape, u, n: strategies.padded_outliers(rng, shape, u, 1.5 * 2**13, 2.0**10, n),
+    ),
+}
+
+
+def mutation_survivors(profile: Profile) -> list[Case]:
+    """Level-1 cases made from the live survivors of benchmarks/mutation_score.py: each is a
+    small input on which a mutant of the reference kernels that passed levels 1 and 2
+    misbehaves inside the safe envelope."""
+    cases = []
+    for case_id, recipe in _SURVIVOR_RECIPES.items():
+        q, k, v, options = recipe(rng_for(case_id), profile.block_k)
+        cases.append(_case(profile, case_id, q, k, v, group="survivor", **options))
+    return cases
+
+
+def _negative_first_block(rng, n):
+    """q near 80, k near -80, D = 128 (PASA-ENV-8): the mean shifted score of the first block
+    is about -72400, so gamma (abar_0 - abar_1) overflows fp16 statistics to +inf, and a kernel
+    that converts the empty frame m_0 = -inf anyway gets -inf + inf = NaN inside the safe
+    envelope (the survivor: PASA-ALG-5's guard for a maximum of -inf tested against +inf)."""
+    q, k, v = _normal(rng, 2, 2, 1, 4, 2 * n + 2, 128, sd=0.25)
+    return q + 80.0, k - 80.0, v, {}
+
+
+_SURVIVOR_RECIPES: dict[str, Recipe] = {"survivor-negative-first-block": _negative_first_block}

@@ -179,6 +179,16 @@ def adversarial(
     ]
 
 
+def correlated(profile: Profile, seed_value: int, conf: Conformance) -> list[Case]:
+    """`correlated_cases` problems from pasa_ref.strategies.correlated_cases (masks correlated
+    with the values, PASA-GEN-10), drawn with the seed."""
+    strategy = strategies.correlated_cases(profile, max_dim=conf.levels.adversarial_max_dim)
+    return [
+        tagged(case, f"correlated-{index}", "correlated")
+        for index, case in enumerate(draw(strategy, conf.levels.correlated_cases, seed_value))
+    ]
+
+
 #: level 3's searches (who is hunted, objective), splitting hunt_budget_s evenly: the backend
 #: against its class reference (objective "class": worse than the yardstick, or non-finite
 #: where it is finite), and the class reference itself (objective "error": its least accurate
@@ -305,6 +315,8 @@ def plan(
     support = declaration.supports
     fixed = (
         generators.edge(profile, support)
+        + generators.correlated_masks(profile)
+        + generators.mutation_survivors(profile)
         + generators.benign(profile, support=support)
         + generators.paper_grid(profile, support)
         + generators.batches(profile, support)
@@ -319,6 +331,7 @@ def plan(
                 + generators.drawn_batches(profile, seed_value, support)
             )
         ]
+        items += [item(case, repeat=False) for case in correlated(profile, seed_value, conf)]
         items += [
             item(generators.metamorphic_base(profile, index, seed_value, support), repeat=False)
             for index in range(conf.levels.metamorphic_bases)

@@ -55,6 +55,7 @@ class Levels:
     adversarial_cases: int
     adversarial_max_seq: int
     adversarial_max_dim: int
+    correlated_cases: int
     metamorphic_bases: int
     long_keys: tuple[int, ...]
     long_queries: int
@@ -152,6 +153,7 @@ def parse(document: dict[str, Any]) -> Conformance:
                 "adversarial_cases",
                 "adversarial_max_seq",
                 "adversarial_max_dim",
+                "correlated_cases",
                 "metamorphic_bases",
                 "long_queries",
             )

@@ -21,6 +21,13 @@ CATALOGUE: dict[str, str] = {
     "nan_on_masked_rows": "fp16-full",
     "nondeterministic_blocks": "fp16-full",
     "output_not_rounded": "fp16-full",
+    "finite_mask_65504_guarded": "fp16-full",
+    "finite_mask_65504": "fp16-full",
+    "finite_mask_10000_guarded": "fp16-full",
+    "finite_mask_30000_guarded": "fp16-mixed",
+    "batch_reads_first_keys": "fp16-full",
+    "batch_stride_uses_query_heads": "fp16-full",
+    "head_stride_uses_query_length": "fp16-full",
 }
 
 

@@ -72,10 +72,10 @@ class Pasa:
                 )
                 visible = self.visibility(inputs, cols)
                 a = self.pseudo_average(ar, s, visible, prof.block_k)
-                s = tiling.masked(s, visible)
+                s = self.masked_scores(ar, s, visible)
                 abar_new = self.running_average(ar, a, abar, j)
                 m_local = ar.rowmax(s)
-                p = ar.exp(ar.vector(s - np.where(m_local == -np.inf, 0, m_local)))
+                p = self.block_weights(ar, s, m_local)
                 x, y = self.frames(ar, gamma, m_local, m, a, abar, abar_new)
                 m_new = self.new_max(x, y, j)
                 m_ref = np.where(m_new == -np.inf, 0, m_new)
@@ -148,6 +148,16 @@ class Pasa:
     ) -> np.ndarray:
         """a_j = rowmean(S~_j) over the block's n_j columns, masked ones included (PASA-ALG-3)."""
         return ar.rowmean(s)
+
+    def masked_scores(
+        self, ar: Arithmetic, s: np.ndarray, visible: np.ndarray | None
+    ) -> np.ndarray:
+        """Invisible scores set to -inf (PASA-MASK-1)."""
+        return tiling.masked(s, visible)
+
+    def block_weights(self, ar: Arithmetic, s: np.ndarray, m_local: np.ndarray) -> np.ndarray:
+        """P~ = exp(S~ - m~); a block with nothing visible (m~ = -inf) subtracts 0."""
+        return ar.exp(ar.vector(s - np.where(m_local == -np.inf, 0, m_local)))
 
     def running_average(
         self, ar: Arithmetic, a: np.ndarray, abar: np.ndarray, j: int

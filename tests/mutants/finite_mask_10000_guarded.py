@@ -1,0 +1,5 @@
+"""Planted bug: a finite additive mask, a penalty of -1e4, fully masked rows guarded (see finite_mask)."""
+
+from tests.mutants.finite_mask import FiniteMask
+
+attention = FiniteMask(-1.0e4, guard=True)

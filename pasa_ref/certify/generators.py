@@ -474,8 +474,10 @@ def _negative_first_block(rng, n):
     is about -72400, so gamma (abar_0 - abar_1) overflows fp16 statistics to +inf, and a kernel
     that converts the empty frame m_0 = -inf anyway gets -inf + inf = NaN inside the safe
     envelope (the survivor: PASA-ALG-5's guard for a maximum of -inf tested against +inf)."""
-    q, k, v = _normal(rng, 2, 2, 1, 4, 2 * n + 2, 128, sd=0.25)
+    q, k, v = _normal(rng, Shape(2, 2, 1, 4, 2 * n + 2, 128), sd=0.25)
     return q + 80.0, k - 80.0, v, {}
 
 
-_SURVIVOR_RECIPES: dict[str, Recipe] = {"survivor-negative-first-block": _negative_first_block}
+#: a survivor case: (rng, block size n) -> (q, k, v, call options)
+SurvivorRecipe = Callable[[np.random.Generator, int], tuple]
+_SURVIVOR_RECIPES: dict[str, SurvivorRecipe] = {"survivor-negative-first-block": _negative_first_block}

@@ -30,6 +30,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -45,8 +46,13 @@ REFUSED = "No available kernel"  # torch SDPA's refusal of an input its backend 
 
 
 def ulp(x: float, dtype: np.dtype) -> float:
-    """The spacing of the output format at |x| (its smallest subnormal at 0)."""
-    return float(np.spacing(np.asarray(abs(x), dtype=dtype)).astype(np.float64))
+    """The spacing of the output format at |x| (its smallest subnormal at 0; at and beyond
+    the largest finite number, the spacing below it, not inf)."""
+    largest = float(ml_dtypes.finfo(dtype).max)
+    at = np.asarray(min(abs(x), largest), dtype=dtype)
+    if float(at) == largest:
+        return largest - float(np.nextafter(at, np.asarray(0, dtype=dtype)))
+    return float(np.spacing(at).astype(np.float64))
 
 
 def check(kernel: str, path: Path, device: str, profile_name: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import hashlib
 import io
 import json
 import os
@@ -97,13 +98,18 @@ _PLANNING = threading.Lock()  # one `pasa gen` per plan
 
 
 @functools.cache
-def _planned_cases(profile: str, level: int, seed: int, work: Path) -> dict[str, Path]:
+def _planned_cases(profile: str, level: int, seed: int, declared: str, work: Path) -> dict[str, Path]:
     """The case files of a deterministic plan (levels 1 and 2) by id, written by `pasa gen`
-    (the command line, so that the plan is drawn with the modules `pasa certify` imports)."""
-    out = work / f"plan-{profile}-l{level}-s{seed}"
+    under the declaration the certificate records (`declared`, as JSON: the plan is drawn
+    inside its scope, PASA-CERT-7)."""
+    digest = hashlib.sha256(declared.encode()).hexdigest()[:12]
+    out = work / f"plan-{profile}-l{level}-s{seed}-{digest}"
+    declaration_file = work / f"declaration-{digest}.json"
     with _PLANNING:
+        declaration_file.write_text(declared, encoding="utf-8")
         subprocess.run([sys.executable, "-m", "pasa_ref", "gen", "--profile", profile,
-                        "--level", str(level), "--seed", str(seed), "-o", str(out)],
+                        "--level", str(level), "--seed", str(seed), "--declare",
+                        str(declaration_file), "-o", str(out)],
                        capture_output=True, env=_environment(), cwd=ROOT)
     manifest = out / "manifest.json"
     if not manifest.is_file():
@@ -132,7 +138,8 @@ def smallest_failure(run: Run, clause: dict[str, Any], doc: dict[str, Any]) -> t
 
     worst = clause["worst"]
     fallback = worst["case"], Path(worst["file"])
-    files = _planned_cases(run.profile, min(run.level, 2), int(doc.get("seed", 0)),
+    declared = json.dumps(doc.get("declaration") or {}, sort_keys=True)
+    files = _planned_cases(run.profile, min(run.level, 2), int(doc.get("seed", 0)), declared,
                            run.out.parent)
     if worst["case"] not in files or not _same_case(files[worst["case"]], Path(worst["file"])):
         return fallback  # the plan drawn here cannot be shown to be the certified one
@@ -162,7 +169,15 @@ def check_failures(run: Run, doc: dict[str, Any]) -> Run:
         try:
             result = json.loads(done.stdout.strip().splitlines()[-1])
         except (json.JSONDecodeError, IndexError):
-            result = {"finding": "check failed", "what": done.stderr.strip()[-300:]}
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            first = next((line for line in lines if "Check failed" in line or "Fatal" in line),
+                         lines[-1] if lines else "")
+            if done.returncode < 0:  # a signal: the kernel's call ended the process
+                result = {"finding": "kernel defect",
+                          "what": f"the kernel's call ends the process (signal "
+                                  f"{-done.returncode}): {first.strip()[:300]}"}
+            else:
+                result = {"finding": "check failed", "what": first.strip()[-300:]}
         run.checks.append({**result, "file": str(path), "clause": clause["id"],
                            "case": case_id, "failed": clause.get("failed"),
                            "reproduce": reproduction(run, path)})

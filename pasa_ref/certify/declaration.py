@@ -20,6 +20,7 @@ input the spec defines", which is what pasa-ref certified before declarations ex
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -551,20 +552,24 @@ MAX_FILE_BYTES = 1 << 20
 
 
 def load(path: str | Path) -> Declaration:
-    """A Declaration from a TOML file; DeclarationError names the file and the problem."""
+    """A Declaration from a TOML file, or a JSON file (name ending in .json: the form a
+    certificate records); DeclarationError names the file and the problem."""
     path = Path(path)
     if not path.is_file():
         raise DeclarationError(f"argument 'declare': file {str(path)!r} not found")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise DeclarationError(
-            f"argument 'declare': expected a TOML file of at most {MAX_FILE_BYTES} bytes, "
-            f"got {size} bytes in {path}"
+            f"argument 'declare': expected a declaration file of at most {MAX_FILE_BYTES} "
+            f"bytes, got {size} bytes in {path}"
         )
+    as_json = path.suffix.lower() == ".json"
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise DeclarationError(f"declaration {path}: not valid TOML ({error})") from None
+        text = path.read_text(encoding="utf-8")
+        table = json.loads(text) if as_json else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        kind = "JSON" if as_json else "TOML"
+        raise DeclarationError(f"declaration {path}: not valid {kind} ({error})") from None
     try:
         return from_mapping(table, source=str(path))
     except DeclarationError as error:

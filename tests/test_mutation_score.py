@@ -26,9 +26,14 @@ def tool():
     del sys.modules[name]
 
 
-def test_mutator_makes_every_kind_of_change_as_valid_distinct_python(tool):
+@pytest.fixture(scope="module")
+def pasa_mutants(tool):
+    return tool.mutants("pasa", tool.KERNELS["pasa"])
+
+
+def test_mutator_makes_every_kind_of_change_as_valid_distinct_python(tool, pasa_mutants):
     source = tool.KERNELS["pasa"].read_text()
-    made = tool.mutants("pasa", tool.KERNELS["pasa"])
+    made = pasa_mutants
     kinds = {m.kind for m in made}
     assert kinds == {"operator", "comparison", "constant", "rounding", "index", "swap"}
     original = ast.dump(ast.parse(source))
@@ -56,14 +61,14 @@ def test_a_sample_of_mutants_is_rejected_at_level_1(tool, tmp_path):
     assert summary["total"] == 1 and summary["killed-1"] == 1 and summary["score"] == 1.0
 
 
-def test_the_survivor_of_the_empty_frame_guard_is_now_rejected_at_level_1(tool, tmp_path):
+def test_the_survivor_of_the_empty_frame_guard_is_now_rejected_at_level_1(
+    tool, pasa_mutants, tmp_path
+):
     """The live survivor that tests the maximum against +inf instead of -inf before moving a
     frame (PASA-ALG-5) was certified at levels 1 and 2; the level-1 case
     survivor-negative-first-block rejects it."""
     mutant = next(
-        m
-        for m in tool.mutants("pasa", tool.KERNELS["pasa"])
-        if "np.where(maximum == np.inf, -np.inf, moved)" in m.source
+        m for m in pasa_mutants if "np.where(maximum == np.inf, -np.inf, moved)" in m.source
     )
     result = tool.judge(mutant, "fp16-full", str(tmp_path), 30.0)
     assert result.status == "killed-1" and "survivor-negative-first-block" in result.detail

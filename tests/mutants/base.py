@@ -178,10 +178,12 @@ class Pasa:
         abar: np.ndarray,
         abar_new: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """x and y: the block's and the running maximum in the new frame (PASA-ALG-5)."""
+        """x and y: the block's and the running maximum in the new frame (PASA-ALG-5). A
+        maximum of -inf (no visible key yet, or none in the block) holds no mass and stays
+        -inf, even where gamma times the frame offset overflows (-inf + inf would be NaN)."""
         x = ar.stat(m_local + ar.stat(gamma * ar.stat(a - abar_new)))
         y = ar.stat(m + ar.stat(gamma * ar.stat(abar - abar_new)))
-        return x, y
+        return np.where(m_local == -np.inf, m_local, x), np.where(m == -np.inf, m, y)
 
     def new_max(self, x: np.ndarray, y: np.ndarray, j: int) -> np.ndarray:
         return np.maximum(x, y)

@@ -169,6 +169,11 @@ def _block(
         bias = tl.where(m_local == float("-inf"), 0.0,
                         gamma * (a - abar_new) - m_ref) * LOG2E
         p = tl.exp2(product * (scale * LOG2E) + bias[:, None])
+        # l sums the weights the P V GEMM multiplies by (P rounded into its operand format),
+        # so O / l is a convex combination of V rows: with ex2.approx the row's largest weight
+        # is not exactly 1, and summing the unrounded weights let a row with one visible key
+        # t return v_t (1 + 2^-12) (-65504 became -inf), a failure the level-3 hunt found
+        p = _fl(p, LOW, True, EMU)
         ell = c_y * ell + tl.sum(p, 1)
         o = _dot(p, v, o * c_y[:, None], LOW, EMU)
     return m_new, ell, abar_new, o, seen

@@ -171,6 +171,30 @@ def test_authors_pasa_is_judged_by_its_declared_parameters(profile, label, claus
     assert all(f.passed for f in declared.values()), declared
 
 
+@pytest.mark.parametrize("profile", ["fp16-full", "bf16-mixed"])
+def test_absolute_bounds_follow_the_declared_beta(profile):
+    """PASA-CERT-13 on the worst benign case (sd 3): the authors' PASA (gamma 63.5) fails the
+    bounds calibrated at the profile's beta and passes them scaled by rho = (1 + gamma) /
+    (1 + gamma_P) when it declares its beta; the same declared kernel reading the value rows
+    one key late (a realistic indexing bug) still fails."""
+    prof = profiles.get(profile)
+    case = next(c for c in generators.benign(prof) if c.label == "benign-sd3")
+
+    def authors(q, k, v, *, scale, causal, mask):
+        return pasa.attention(
+            q, k, v, profile=prof, scale=scale, causal=causal, mask=mask,
+            beta=0.984497, ragged="authors",
+        )  # fmt: skip
+
+    def authors_late_values(q, k, v, *, scale, causal, mask):
+        return authors(q, k, np.roll(v, 1, axis=2), scale=scale, causal=causal, mask=mask)
+
+    assert not judge(authors, case, profile)["PASA-CERT-13"].passed
+    declared = judge(authors, case, profile, AUTHORS)["PASA-CERT-13"]
+    assert declared.passed and declared.measures["recovery_amplification"] > 3.9
+    assert not judge(authors_late_values, case, profile, AUTHORS)["PASA-CERT-13"].passed
+
+
 # -- non-finite outputs and fully masked rows (PASA-CERT-11, -15) --------------------------
 
 

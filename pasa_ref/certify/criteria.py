@@ -221,6 +221,22 @@ def absolute_measures(out: np.ndarray, exact: np.ndarray) -> dict[str, float]:
     }
 
 
+def recovery_amplification(ev: Evidence) -> float:
+    """rho = max(1, (1 + gamma) / (1 + gamma_P)), gamma = beta / (1 - beta) of the declared pasa
+    kernel and gamma_P of the profile's beta (PASA-CERT-13): how much more the recovery
+    amplifies block-mean errors than at the beta the absolute bounds were calibrated for
+    (PASA-BND-3, PASA-ACC-1's factor 1 + gamma); 1 for the softmax class and the profile's
+    beta."""
+    algorithm = ev.declaration.algorithm
+    if algorithm.kind != "pasa" or algorithm.beta is None:
+        return 1.0
+
+    def amplification(beta: float) -> float:
+        return 1.0 + beta / (1.0 - beta)
+
+    return max(1.0, amplification(algorithm.beta) / amplification(ev.profile.beta))
+
+
 def absolute(ev: Evidence, conf: Conformance) -> Finding | None:
     out = values(ev.first, ev.truth)
     if not ev.case.metadata.get("benign") or out is None:
@@ -228,23 +244,36 @@ def absolute(ev: Evidence, conf: Conformance) -> Finding | None:
     if not np.isfinite(out).all():
         return Finding("PASA-CERT-13", float("inf"), "non-finite output on a benign case")
     bounds = conf.absolute_for(ev.profile.name)
+    rho = recovery_amplification(ev)
     measured = absolute_measures(out, ev.truth.oracle)
+    # errors scale with rho: RMSE and the pass ratios' shortfalls by rho, 1 - cosine (second
+    # order in the error) by rho^2
     ratios = {
         "rmse_over_rms_reference": measured["rmse_over_rms_reference"]
-        / bounds.max_rmse_over_rms_reference,
+        / (rho * bounds.max_rmse_over_rms_reference),
         "cosine_similarity": _shortfall(
             measured["cosine_similarity"], bounds.min_cosine_similarity
-        ),
+        )
+        / rho**2,
         "pass_ratio_hundredth": _shortfall(
             measured["pass_ratio_hundredth"], bounds.min_pass_ratio_hundredth
-        ),
+        )
+        / rho,
         "pass_ratio_thousandth": _shortfall(
             measured["pass_ratio_thousandth"], bounds.min_pass_ratio_thousandth
-        ),
+        )
+        / rho,
     }
     worst = max(ratios, key=ratios.get)
     message = ", ".join(f"{name} {value:.6g}" for name, value in measured.items())
-    return Finding("PASA-CERT-13", ratios[worst], f"{message} (tightest: {worst})", measured)
+    if rho > 1:
+        message += f"; bounds scaled for the declared beta (rho {rho:.3g})"
+    return Finding(
+        "PASA-CERT-13",
+        ratios[worst],
+        f"{message} (tightest: {worst})",
+        {**measured, "recovery_amplification": rho},
+    )
 
 
 # -- (c) ------------------------------------------------------------------------------------

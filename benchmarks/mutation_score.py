@@ -25,7 +25,8 @@ flash in bf16-mixed by default: flash is held to the pasa yardstick and fails fp
 one fp16-mixed level-2 draw; the tool checks the original first and stops if it is not).
 A mutant is
 
-    killed-1     rejected at level 1 (an exception on import or call counts: it is rejected)
+    killed-1     rejected at level 1 (a mutant that cannot be imported counts: it is rejected;
+                 an error of this tool is never counted as a kill)
     killed-2     certified at level 1, rejected at level 2
     equivalent   certified at level 2 and bit-identical to the original on every case of the
                  level-2 plans of seeds 0 and 1 (about 130 cases: edge, masks, grid, benign,
@@ -295,23 +296,26 @@ def sample(profile_name: str) -> list:
 
 
 def certify_plan(name: str, profile_name: str, level: int, timeout: float, out: Path):
-    """pasa_ref.certify.runner.certify(name, level=level, fail_fast=True) on the shared plan."""
+    """The certification of `name` on the shared plan (pasa_ref.certify.runner.run with
+    fail_fast), under the declaration the kernel carries (the bundled kernels' and their
+    mutants': the yardstick of their class, PASA-CERT-7 and -8)."""
     from pasa_ref import profiles
     from pasa_ref.certify import thresholds
-    from pasa_ref.certify.backend import Caller, load
-    from pasa_ref.certify.runner import BackendSource, run
+    from pasa_ref.certify.backend import Caller
+    from pasa_ref.certify.runner import BackendSource, declared_by, run
 
-    prof, backend = profiles.get(profile_name), load(name)
-    with Caller(backend, prof.name, timeout=timeout, isolate=False) as caller:
+    prof = profiles.get(profile_name)
+    with Caller(name, prof.name, timeout=timeout, isolate=False) as caller:
         return run(
             plan(profile_name, level),
-            BackendSource(backend, caller, prof),
+            BackendSource(caller, prof),
             profile=prof,
             level=level,
             seed=0,
             out=out,
             conf=thresholds.load(),
             fail_fast=True,
+            declaration=declared_by(None, caller.identity),
         )
 
 
@@ -405,6 +409,9 @@ def judge(mutant: Mutant, profile: str, directory: str, timeout: float) -> Resul
     """Certify one mutant at level 1, then 2; classify the survivors."""
     import importlib
 
+    from pasa_ref.certify.backend import BackendError
+    from pasa_ref.certify.declaration import DeclarationError
+
     start = time.perf_counter()
     try:
         name = _install(mutant, Path(directory))
@@ -421,7 +428,7 @@ def judge(mutant: Mutant, profile: str, directory: str, timeout: float) -> Resul
                     _failed_clauses(outcome),
                     time.perf_counter() - start,
                 )
-    except Exception as error:  # noqa: BLE001 - an unloadable mutant is rejected
+    except (BackendError, DeclarationError) as error:  # an unloadable mutant is rejected
         return Result(
             mutant.kernel,
             mutant.index,

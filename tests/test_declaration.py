@@ -207,8 +207,10 @@ def test_a_kernel_of_fixed_tiles_gets_a_full_level_2_plan():
     assert {c.causal for c in batched} == {False, True}
     outside = {i.id for i in items} - {c.label for c in inside}
     assert {"edge-masked-rows", "edge-value-dim", "edge-one-key"} <= outside
-    assert all(i.case.metadata["group"] in ("edge", "regression") for i in items
-               if i.id in outside)
+    # outside: only cases whose point is a feature the kernel lacks (masks, D = 1, Dv != D,
+    # one key, ...) or stored at fixed sizes; every drawn or fitted group lies inside
+    assert all(i.case.metadata["group"] in ("edge", "regression", "mask", "correlated")
+               for i in items if i.id in outside)
 
 
 def test_declared_wrapper_is_certified_and_never_called_outside_its_scope(tmp_path):

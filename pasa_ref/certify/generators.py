@@ -458,26 +458,27 @@ _CORRELATED_RECIPES: dict[str, tuple[Callable, Callable]] = {
 }
 
 
-def mutation_survivors(profile: Profile) -> list[Case]:
+def mutation_survivors(profile: Profile, support: Support = ANY) -> list[Case]:
     """Level-1 cases made from the live survivors of benchmarks/mutation_score.py: each is a
     small input on which a mutant of the reference kernels that passed levels 1 and 2
-    misbehaves inside the safe envelope."""
+    misbehaves inside the safe envelope. Sizes are fitted into the declared support."""
     cases = []
     for case_id, recipe in _SURVIVOR_RECIPES.items():
-        q, k, v, options = recipe(rng_for(case_id), profile.block_k)
+        q, k, v, options = recipe(rng_for(case_id), profile.block_k, support)
         cases.append(_case(profile, case_id, q, k, v, group="survivor", **options))
     return cases
 
 
-def _negative_first_block(rng, n):
+def _negative_first_block(rng, n, support):
     """q near 80, k near -80, D = 128 (PASA-ENV-8): the mean shifted score of the first block
     is about -72400, so gamma (abar_0 - abar_1) overflows fp16 statistics to +inf, and a kernel
     that converts the empty frame m_0 = -inf anyway gets -inf + inf = NaN inside the safe
-    envelope (the survivor: PASA-ALG-5's guard for a maximum of -inf tested against +inf)."""
-    q, k, v = _normal(rng, Shape(2, 2, 1, 4, 2 * n + 2, 128), sd=0.25)
+    envelope (the survivor: PASA-ALG-5's guard for a maximum of -inf tested against +inf).
+    Any lengths show it; D = 128 is kept where the support allows it."""
+    q, k, v = _normal(rng, support.fit(Shape(2, 2, 1, 4, 2 * n + 2, 128)), sd=0.25)
     return q + 80.0, k - 80.0, v, {}
 
 
-#: a survivor case: (rng, block size n) -> (q, k, v, call options)
-SurvivorRecipe = Callable[[np.random.Generator, int], tuple]
+#: a survivor case: (rng, block size n, support) -> (q, k, v, call options)
+SurvivorRecipe = Callable[[np.random.Generator, int, Support], tuple]
 _SURVIVOR_RECIPES: dict[str, SurvivorRecipe] = {"survivor-negative-first-block": _negative_first_block}

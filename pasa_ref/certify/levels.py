@@ -316,7 +316,7 @@ def plan(
     fixed = (
         generators.edge(profile, support)
         + generators.correlated_masks(profile)
-        + generators.mutation_survivors(profile)
+        + generators.mutation_survivors(profile, support)
         + generators.benign(profile, support=support)
         + generators.paper_grid(profile, support)
         + generators.batches(profile, support)

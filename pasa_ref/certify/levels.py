@@ -2,13 +2,14 @@
 declaration) (specs/certification.md, PASA-CERT-5, -7).
 
     level 1   a fixed corpus, the same for every seed: the edge corpus (16 cases), the
-              benign cases (6), the paper's grid (32), the batch cases (4) and the
-              regression corpus (the case files bundled in pasa_ref/certify/corpus/ plus
+              correlated-mask cases (8), the survivor cases (1), the benign cases (6), the
+              paper's grid (32), the batch cases (4) and the regression corpus (the case files bundled in pasa_ref/certify/corpus/ plus
               any the user adds); every case is called twice (criterion (e)). The cheap,
               diagnostic edge cases run first, so that --fail-fast stops early.
     level 2   level 1, plus `adversarial_cases` problems drawn from
               pasa_ref.strategies.cases(profile) with hypothesis seeded by the seed and 4
-              batch cases drawn from the seed (every fourth called twice), plus
+              batch cases drawn from the seed (every fourth called twice), then
+              `correlated_cases` draws of masks correlated with the values, plus
               `metamorphic_bases` base cases checked under PASA-MR-1..3
     level 3   level 2, plus long sequences (S2 in `long_keys`, up to 16384 keys) and the
               cases pasa_ref.hunt finds in `hunt_budget_s` seconds (HUNTS: inputs where the
@@ -18,7 +19,8 @@ declaration) (specs/certification.md, PASA-CERT-5, -7).
               report of its own, not part of a level
 
 Every generated case lies in the declared scope (the declaration's Support): drawn inside it,
-or fitted into it size by size. The counts are in specs/conformance.toml
+or fitted into it size by size; the edge, mask, correlated and regression cases keep the
+sizes and features they test and are not applicable where those lie outside it. The counts are in specs/conformance.toml
 [certification.levels]. Hypothesis draws with a fixed seed, no example database, the
 generate phase only and no "local constants" (see `draw`), so the same seed gives the same
 cases with the same hypothesis version wherever the suite runs (the certificate records the

@@ -30,12 +30,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pasa_ref import adapters, profiles  # noqa: E402
+from pasa_ref import adapters, metrics, profiles  # noqa: E402
 from pasa_ref.adapters.arguments import UnsupportedCall  # noqa: E402
 from pasa_ref.cases import Case  # noqa: E402
 from pasa_ref.kernels import flash  # noqa: E402
@@ -43,16 +42,6 @@ from tests.float64_attention import attention64, visible_keys  # noqa: E402
 
 RTOL, FLOOR_ULPS = 2.0, 2.0
 REFUSED = "No available kernel"  # torch SDPA's refusal of an input its backend lacks
-
-
-def ulp(x: float, dtype: np.dtype) -> float:
-    """The spacing of the output format at |x| (its smallest subnormal at 0; at and beyond
-    the largest finite number, the spacing below it, not inf)."""
-    largest = float(ml_dtypes.finfo(dtype).max)
-    at = np.asarray(min(abs(x), largest), dtype=dtype)
-    if float(at) == largest:
-        return largest - float(np.nextafter(at, np.asarray(0, dtype=dtype)))
-    return float(np.spacing(at).astype(np.float64))
 
 
 def check(kernel: str, path: Path, device: str, profile_name: str) -> dict[str, Any]:
@@ -98,7 +87,6 @@ def _check(kernel: str, path: Path, device: str, profile_name: str) -> dict[str,
     reference = flash.attention(case.q, case.k, case.v, profile=profile,
                                 **case.call_kwargs()).astype(np.float64)
     ob = first.astype(np.float64)
-    out_dtype = profile.output.storage
     err_b = np.where(rows[..., None], np.abs(ob - exact), 0)
     err_r = np.where(rows[..., None], np.abs(reference - exact), 0)
     finite = np.isfinite(ob)
@@ -107,7 +95,7 @@ def _check(kernel: str, path: Path, device: str, profile_name: str) -> dict[str,
     # a finite output there is held to the oracle as closely as the floor says)
     finite_r = err_r[np.isfinite(err_r)]
     yardstick_error = float(finite_r.max()) if finite_r.size else 0.0
-    allowed = RTOL * yardstick_error + FLOOR_ULPS * ulp(np.abs(exact).max(), out_dtype)
+    allowed = RTOL * yardstick_error + FLOOR_ULPS * float(metrics.ulp(np.abs(exact).max(), profile.output))
     masked = ob[~rows]
     measures = {
         "max_err_kernel": float(np.nanmax(np.where(finite, err_b, np.nan))) if finite.any()
